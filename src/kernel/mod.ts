@@ -1,0 +1,45 @@
+/**
+ * @module
+ * Contracts and shared types of Gatehouse. Imports nothing from sibling folders.
+ */
+export { type Clock, systemClock, type TimerId } from "./clock.ts";
+export {
+  createLogger,
+  type LogFields,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  silentLogger,
+} from "./logger.ts";
+export { ConfigError, type ErrorCode, type ErrorShape, GatehouseError, toErrorShape } from "./errors.ts";
+export type { AgentEvent, ChatEvent, EventSink, GatewayEventName, GatewayEvents } from "./events.ts";
+export {
+  type ChatMessage,
+  type FailureKind,
+  type ModelRequest,
+  type ModelStreamEvent,
+  type Provider,
+  ProviderError,
+} from "./provider.ts";
+export type {
+  AdmitResult,
+  DeliveryRoute,
+  EntryRole,
+  InboundMessage,
+  IngressRecord,
+  NewEntry,
+  QueueMode,
+  SessionMeta,
+  SessionPatch,
+  SessionStore,
+  TranscriptEntry,
+} from "./session_store.ts";
+export {
+  AGENT_ID,
+  type DmScope,
+  isSessionKey,
+  MAIN_SESSION_KEY,
+  type Route,
+  sessionKeyFor,
+  sessionKeyProblem,
+} from "./session_key.ts";

@@ -1,0 +1,119 @@
+/** The SessionStore contract: sessions, transcripts, idempotency and the durable ingress log. */
+
+/** What to do with a message that arrives while its session is busy. */
+export type QueueMode = "followup" | "collect" | "interrupt" | "steer";
+
+/** Where replies for a session go when they leave the control plane (a channel target). */
+export interface DeliveryRoute {
+  channel: string;
+  to: string;
+  threadId?: string;
+}
+
+/** A session's metadata. */
+export interface SessionMeta {
+  key: string;
+  createdAt: number;
+  updatedAt: number;
+  label?: string;
+  /** `<provider>/<model>` chosen for this session; overrides `agent.model`. */
+  model?: string;
+  inputTokens: number;
+  outputTokens: number;
+  route?: DeliveryRoute;
+}
+
+/** Who wrote a transcript entry. `note` is written by the gateway (interruptions, drops, errors). */
+export type EntryRole = "user" | "assistant" | "note";
+
+/** One transcript entry, whole (the store joins entries it had to split). */
+export interface TranscriptEntry {
+  /** Monotonic id; orders the transcript. */
+  id: number;
+  role: EntryRole;
+  text: string;
+  ts: number;
+  runId?: string;
+}
+
+/** An accepted message, as recorded before it is acknowledged. */
+export interface InboundMessage {
+  runId: string;
+  sessionKey: string;
+  text: string;
+  queueMode: QueueMode;
+  acceptedAt: number;
+  idempotencyKey?: string;
+  /** Who sent it, for logs: `ws:<connId>`, `cli`, `telegram:<user>`, … */
+  source: string;
+}
+
+/** An entry of the ingress log: accepted and not yet finished. */
+export interface IngressRecord extends InboundMessage {
+  /** Orders recovery the way messages were accepted. */
+  seq: number;
+  status: "queued" | "running";
+}
+
+/** The outcome of {@linkcode SessionStore.admit}. */
+export type AdmitResult =
+  | { admitted: true; createdSession: boolean }
+  | { admitted: false; runId: string };
+
+/** A transcript entry to write. */
+export interface NewEntry {
+  role: EntryRole;
+  text: string;
+  runId?: string;
+}
+
+/** Fields `sessions.patch` may change; `null` clears. */
+export interface SessionPatch {
+  label?: string | null;
+  model?: string | null;
+  route?: DeliveryRoute | null;
+}
+
+/** Durable state of sessions. Related writes happen in one atomic commit. */
+export interface SessionStore {
+  /**
+   * Records an accepted message: the idempotency record, the ingress entry and (if new) the session,
+   * all in one commit. A live idempotency key returns the first run id and records nothing.
+   */
+  admit(message: InboundMessage): Promise<AdmitResult>;
+  /** The run id recorded for an idempotency key, if still retained. */
+  lookupIdempotency(idempotencyKey: string): Promise<string | undefined>;
+  /** Every ingress entry not yet finished, in acceptance order. */
+  pendingIngress(): Promise<IngressRecord[]>;
+  /** Writes the messages of a turn to the transcript and marks their ingress entries running. */
+  beginTurn(sessionKey: string, messages: InboundMessage[]): Promise<void>;
+  /** Appends entries during a turn (an assistant reply before steered input, a note). */
+  append(sessionKey: string, entries: NewEntry[]): Promise<void>;
+  /** Writes the final entries, clears the turn's ingress entries and adds token usage, in one commit. */
+  finishTurn(
+    sessionKey: string,
+    turn: {
+      runIds: string[];
+      entries: NewEntry[];
+      usage?: { inputTokens: number; outputTokens: number };
+    },
+  ): Promise<void>;
+  /** Newest entries, returned oldest first; stops at `limit` entries or `maxChars` of text. */
+  readTranscript(
+    sessionKey: string,
+    options?: { limit?: number; maxChars?: number },
+  ): Promise<TranscriptEntry[]>;
+  getSession(sessionKey: string): Promise<SessionMeta | undefined>;
+  /** All sessions, most recently updated first. */
+  listSessions(options?: { limit?: number }): Promise<SessionMeta[]>;
+  /** Changes a session's label/model/route; creates the session when `create` is set. */
+  patchSession(
+    sessionKey: string,
+    patch: SessionPatch,
+    options?: { create?: boolean },
+  ): Promise<SessionMeta | undefined>;
+  /** Clears the transcript and token counters, keeps label, model and route. */
+  resetSession(sessionKey: string): Promise<boolean>;
+  /** Removes the session, its transcript and its pending ingress entries. */
+  deleteSession(sessionKey: string): Promise<boolean>;
+}
