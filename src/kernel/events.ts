@@ -27,7 +27,10 @@ export interface AgentEvent {
 export interface GatewayEvents {
   chat: ChatEvent;
   agent: AgentEvent;
-  "sessions.changed": { sessionKey: string; reason: "created" | "updated" | "patched" | "reset" | "deleted" };
+  "sessions.changed": {
+    sessionKey: string;
+    reason: "created" | "updated" | "patched" | "reset" | "deleted";
+  };
   tick: { ts: number };
   shutdown: { reason: string; restartExpectedMs?: number };
 }

@@ -11,8 +11,20 @@ export {
   type LogLevel,
   silentLogger,
 } from "./logger.ts";
-export { ConfigError, type ErrorCode, type ErrorShape, GatehouseError, toErrorShape } from "./errors.ts";
-export type { AgentEvent, ChatEvent, EventSink, GatewayEventName, GatewayEvents } from "./events.ts";
+export {
+  ConfigError,
+  type ErrorCode,
+  type ErrorShape,
+  GatehouseError,
+  toErrorShape,
+} from "./errors.ts";
+export type {
+  AgentEvent,
+  ChatEvent,
+  EventSink,
+  GatewayEventName,
+  GatewayEvents,
+} from "./events.ts";
 export {
   type ChatMessage,
   type FailureKind,

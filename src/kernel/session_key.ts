@@ -26,7 +26,9 @@ function segment(name: string, value: string): string {
   const v = value.trim().toLowerCase();
   if (!SEGMENT.test(v)) {
     throw new TypeError(
-      `session key: ${name} ${JSON.stringify(value)} must be 1-128 characters of A-Z a-z 0-9 _ . @ + -`,
+      `session key: ${name} ${
+        JSON.stringify(value)
+      } must be 1-128 characters of A-Z a-z 0-9 _ . @ + -`,
     );
   }
   return v;

@@ -3,7 +3,13 @@
  * messages that arrive while a session is busy, and a watchdog that always frees a stuck lane.
  * Per-key promise chaining in the spirit of grammY runner's `sequentialize`, plus the modes.
  */
-import { type Clock, GatehouseError, type Logger, type QueueMode, type TimerId } from "../kernel/mod.ts";
+import {
+  type Clock,
+  GatehouseError,
+  type Logger,
+  type QueueMode,
+  type TimerId,
+} from "../kernel/mod.ts";
 import { Semaphore } from "./semaphore.ts";
 
 /** One queued unit of work. */
@@ -68,6 +74,8 @@ interface Lane<T> {
   /** Waiting for the debounce window or for a global slot. */
   waiting?: "debounce" | "slot";
   debounce?: TimerId;
+  /** Resolved when the running turn ends. */
+  idleWaiters?: Array<() => void>;
 }
 
 /** Serialises runs per key. */
@@ -185,6 +193,13 @@ export class LaneScheduler<T> {
     return n;
   }
 
+  /** Resolves when the key has no run in progress. */
+  whenKeyIdle(key: string): Promise<void> {
+    const lane = this.#lanes.get(key);
+    if (!lane?.active) return Promise.resolve();
+    return new Promise((resolve) => (lane.idleWaiters ??= []).push(resolve));
+  }
+
   /** Resolves when no run is in progress. */
   whenIdle(): Promise<void> {
     if (this.#slots.active === 0) return Promise.resolve();
@@ -231,14 +246,20 @@ export class LaneScheduler<T> {
       this.#schedule(lane);
       return;
     }
-    const active: ActiveRun<T> = { controller: new AbortController(), steered: [], released: false };
+    const active: ActiveRun<T> = {
+      controller: new AbortController(),
+      steered: [],
+      released: false,
+    };
     lane.active = active;
     const { clock, logger, timeoutMs, abortGraceMs } = this.#opts;
     active.watchdog = clock.setTimeout(() => {
       active.controller.abort(
         new GatehouseError(
           "TIMEOUT",
-          `the turn ran longer than agent.timeout_seconds (${timeoutMs / 1000} s) and was stopped; ` +
+          `the turn ran longer than agent.timeout_seconds (${
+            timeoutMs / 1000
+          } s) and was stopped; ` +
             `raise agent.timeout_seconds if turns need longer`,
         ),
       );
@@ -273,16 +294,19 @@ export class LaneScheduler<T> {
     if (active.watchdog !== undefined) clock.clearTimeout(active.watchdog);
     if (active.grace !== undefined) clock.clearTimeout(active.grace);
     lane.active = undefined;
+    for (const resolve of lane.idleWaiters?.splice(0) ?? []) resolve();
     // Steered items the run never took become the next turn.
     const leftover = active.steered.splice(0);
-    if (leftover.length) lane.queue.unshift(...leftover.map((i) => ({ ...i, mode: "followup" as const })));
+    if (leftover.length) {
+      lane.queue.unshift(...leftover.map((i) => ({ ...i, mode: "followup" as const })));
+    }
     this.#releaseSlot();
     this.#schedule(lane);
   }
 
   #releaseSlot(): void {
     this.#slots.release();
-    if (this.#slots.active === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    if (this.#slots.active === 0) { for (const resolve of this.#idleWaiters.splice(0)) resolve(); }
   }
 }
 

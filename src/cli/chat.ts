@@ -1,0 +1,166 @@
+/** `gatehouse chat`: a line chat with streamed replies. */
+import { MAIN_SESSION_KEY, sessionKeyProblem } from "../kernel/mod.ts";
+import { ClientError, type GatewayClient, sendAndWait } from "./client.ts";
+import { type Command, parse, UsageError } from "./command.ts";
+import { sessionTable } from "./sessions.ts";
+import { connectTarget, TARGET_OPTIONS, TARGET_USAGE, type TargetFlags } from "./target.ts";
+
+const HELP = `commands: /new (fresh session)  /reset (clear this session)  /sessions  /session KEY
+          /model [provider/model | default]  /help  /quit   (Ctrl-C stops a running reply)`;
+
+const encoder = new TextEncoder();
+const write = (s: string) => Deno.stdout.writeSync(encoder.encode(s));
+
+/** Lines of stdin, one at a time. */
+async function* lines(): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buf = "";
+  for await (const chunk of Deno.stdin.readable) {
+    buf += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      yield buf.slice(0, i).replace(/\r$/, "");
+      buf = buf.slice(i + 1);
+    }
+  }
+  if (buf) yield buf;
+}
+
+async function slash(
+  client: GatewayClient,
+  line: string,
+  state: { session: string },
+): Promise<boolean> {
+  const [cmd, ...rest] = line.trim().split(/\s+/);
+  const arg = rest.join(" ");
+  switch (cmd) {
+    case "/quit":
+    case "/exit":
+      return false;
+    case "/help":
+      console.log(HELP);
+      break;
+    case "/new":
+      state.session = `agent:main:cli:direct:${crypto.randomUUID().slice(0, 8)}`;
+      console.log(`new session ${state.session}`);
+      break;
+    case "/session": {
+      const problem = sessionKeyProblem(arg);
+      if (problem) console.log(problem);
+      else {
+        state.session = arg;
+        console.log(`session ${state.session}`);
+      }
+      break;
+    }
+    case "/reset":
+      try {
+        await client.request("sessions.reset", { sessionKey: state.session });
+        console.log(`session ${state.session} cleared`);
+      } catch (err) {
+        console.log((err as Error).message);
+      }
+      break;
+    case "/sessions": {
+      // deno-lint-ignore no-explicit-any
+      const r = await client.request<any>("sessions.list", {});
+      console.log(sessionTable(r.sessions));
+      break;
+    }
+    case "/model": {
+      if (!arg) {
+        // deno-lint-ignore no-explicit-any
+        const r = await client.request<any>("sessions.list", {});
+        // deno-lint-ignore no-explicit-any
+        const s = r.sessions.find((x: any) => x.key === state.session);
+        // deno-lint-ignore no-explicit-any
+        const st = await client.request<any>("status", {});
+        console.log(`model: ${s?.model ?? `${st.model ?? "none configured"} (default)`}`);
+        break;
+      }
+      try {
+        await client.request("sessions.patch", {
+          sessionKey: state.session,
+          model: arg === "default" ? null : arg,
+        });
+        console.log(arg === "default" ? "model: back to the default" : `model: ${arg}`);
+      } catch (err) {
+        console.log((err as Error).message);
+      }
+      break;
+    }
+    default:
+      console.log(`unknown command ${cmd}; ${HELP}`);
+  }
+  return true;
+}
+
+export const chat: Command = {
+  name: "chat",
+  summary: "chat with the agent from the terminal",
+  usage: `gatehouse chat [--session KEY]
+
+Line chat with streamed replies. ${HELP}
+  --session KEY   session key (default: ${MAIN_SESSION_KEY})
+${TARGET_USAGE}`,
+  async run(args, env) {
+    const { values } = parse(args, { ...TARGET_OPTIONS, session: { type: "string" } });
+    if (values.help) {
+      console.log(this.usage);
+      return 0;
+    }
+    const state = { session: (values.session as string | undefined) ?? MAIN_SESSION_KEY };
+    const problem = sessionKeyProblem(state.session);
+    if (problem) throw new UsageError(problem);
+    const client = await connectTarget(values as TargetFlags, env, {
+      clientId: "cli",
+      mode: "cli",
+    });
+    const interactive = Deno.stdin.isTerminal();
+    let running = false;
+    const onSigint = () => {
+      if (running) client.request("chat.abort", { sessionKey: state.session }).catch(() => {});
+      else Deno.exit(130);
+    };
+    if (interactive) Deno.addSignalListener("SIGINT", onSigint);
+    // deno-lint-ignore no-explicit-any
+    const server = (client.hello as any).server;
+    console.log(
+      `connected to gatehouse ${
+        server?.version ?? ""
+      }; session ${state.session}. /help for commands`,
+    );
+    try {
+      const prompt = () => interactive && write("you> ");
+      prompt();
+      for await (const line of lines()) {
+        if (!line.trim()) {
+          prompt();
+          continue;
+        }
+        if (line.startsWith("/")) {
+          if (!(await slash(client, line, state))) break;
+          prompt();
+          continue;
+        }
+        running = true;
+        write("agent> ");
+        try {
+          const r = await sendAndWait(client, { sessionKey: state.session, message: line }, write);
+          if (r.state === "final") write("\n");
+          else write(`\n[${r.state}: ${r.error?.message ?? "no reply"}]\n`);
+        } catch (err) {
+          if (err instanceof ClientError && err.code === "CLOSED") throw err;
+          write(`\n[error: ${(err as Error).message}]\n`);
+        } finally {
+          running = false;
+        }
+        prompt();
+      }
+      return 0;
+    } finally {
+      if (interactive) Deno.removeSignalListener("SIGINT", onSigint);
+      await client.close();
+    }
+  },
+};

@@ -1,0 +1,117 @@
+/**
+ * Which gateway a CLI command talks to and with what token. The token never comes from a URL or a
+ * command-line argument (both are visible to other users in `ps`): `--token-file`, then
+ * `GATEHOUSE_TOKEN`, then the local gateway's own token file.
+ */
+import { type EnvReader, loadConfig, type LoadedConfig } from "../config/mod.ts";
+import { bindHost, isLoopback } from "../gateway/bind.ts";
+import { readTokenFile } from "../gateway/token.ts";
+import { GatehouseError } from "../kernel/mod.ts";
+import { ClientError, type ConnectOptions, GatewayClient } from "./client.ts";
+
+/** Flags shared by every command that talks to a gateway. */
+export interface TargetFlags {
+  url?: string;
+  "token-file"?: string;
+  config?: string;
+}
+
+/** Option definitions for `parseArgs`. */
+export const TARGET_OPTIONS = {
+  url: { type: "string" },
+  "token-file": { type: "string" },
+  config: { type: "string" },
+} as const;
+
+/** Usage lines for the shared flags. */
+export const TARGET_USAGE =
+  `  --url ws://HOST:PORT/ws   gateway to talk to (default: the local one from the config)
+  --token-file FILE         read the gateway token from FILE (or set GATEHOUSE_TOKEN)
+  --config FILE             config file (default: $GATEHOUSE_HOME/config.toml)`;
+
+/** Resolves the URL and token for a command. */
+export async function resolveTarget(
+  flags: TargetFlags,
+  env: EnvReader,
+): Promise<{ url: string; token?: string; loaded: LoadedConfig }> {
+  const loaded = await loadConfig({ path: flags.config, env });
+  const gw = loaded.config.gateway;
+  let host = bindHost(gw.bind);
+  if (host === "0.0.0.0" || host === "::") host = "127.0.0.1";
+  const url = normaliseUrl(
+    flags.url ?? `ws://${host.includes(":") ? `[${host}]` : host}:${gw.port}/ws`,
+  );
+  if (flags["token-file"]) {
+    try {
+      return { url, token: await readTokenFile(flags["token-file"]), loaded };
+    } catch (err) {
+      throw new GatehouseError(
+        "INVALID_REQUEST",
+        `cannot read --token-file ${flags["token-file"]}: ${(err as Error).message}`,
+      );
+    }
+  }
+  const fromEnv = env("GATEHOUSE_TOKEN") ??
+    (gw.auth.token_env ? env(gw.auth.token_env) : undefined);
+  if (fromEnv) return { url, token: fromEnv.trim(), loaded };
+  if (isLoopback(new URL(url).hostname) && !flags.url) {
+    try {
+      return { url, token: await readTokenFile(loaded.tokenPath), loaded };
+    } catch {
+      // No local token yet: the gateway has never started here; connect will say what to do.
+    }
+  }
+  return { url, loaded };
+}
+
+function normaliseUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new GatehouseError(
+      "INVALID_REQUEST",
+      `--url ${JSON.stringify(raw)} is not a URL: use ws://127.0.0.1:18789/ws`,
+    );
+  }
+  if (u.protocol === "http:") u.protocol = "ws:";
+  if (u.protocol === "https:") u.protocol = "wss:";
+  if (u.protocol !== "ws:" && u.protocol !== "wss:") {
+    throw new GatehouseError(
+      "INVALID_REQUEST",
+      `--url must start with ws:// or wss:// (got ${u.protocol})`,
+    );
+  }
+  if (u.search || u.username || u.password) {
+    throw new GatehouseError(
+      "INVALID_REQUEST",
+      "--url must not carry credentials or a query string (they show up in ps and logs): use --token-file or GATEHOUSE_TOKEN",
+    );
+  }
+  if (u.pathname === "/" || u.pathname === "") u.pathname = "/ws";
+  return u.toString();
+}
+
+/** Connects to the resolved gateway, turning auth errors into advice. */
+export async function connectTarget(
+  flags: TargetFlags,
+  env: EnvReader,
+  options: Omit<ConnectOptions, "token"> = {},
+): Promise<GatewayClient> {
+  const target = await resolveTarget(flags, env);
+  try {
+    return await GatewayClient.connect(target.url, { ...options, token: target.token });
+  } catch (err) {
+    if (
+      err instanceof ClientError && (err.code === "AUTH_REQUIRED" || err.code === "AUTH_FAILED") &&
+      !target.token
+    ) {
+      throw new ClientError(
+        err.code,
+        `${err.message}\n  no token found: on the gateway host run \`gatehouse token\`, then pass it with ` +
+          `--token-file FILE or GATEHOUSE_TOKEN`,
+      );
+    }
+    throw err;
+  }
+}

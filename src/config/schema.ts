@@ -1,0 +1,135 @@
+/**
+ * The config schema: the one home of every default. Input is TOML; output is the parsed `Config`.
+ * Field docs here are mirrored in config.example.toml.
+ */
+import { z } from "zod";
+
+const envName = z.string().regex(
+  /^[A-Za-z_][A-Za-z0-9_]*$/,
+  "must be an environment variable name like OPENAI_API_KEY (the secret itself never goes in the file)",
+);
+
+const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const rateLimit = z.object({
+  /** Failed auth attempts per source before a lockout. */
+  max_attempts: z.number().int().min(1).max(1000).default(10),
+  /** Window in which failures are counted. */
+  window_seconds: seconds(1, 86_400).default(60),
+  /** How long a locked-out source is refused. */
+  lockout_seconds: seconds(1, 86_400).default(300),
+});
+
+const auth = z.object({
+  /** `token` (default): clients present the gateway token. `none`: no auth, loopback bind only. */
+  mode: z.enum(["token", "none"]).default("token"),
+  /** Take the token from this env var instead of the generated `<home>/token` file. */
+  token_env: envName.optional(),
+  rate_limit: rateLimit.prefault({}),
+});
+
+const gateway = z.object({
+  /** Address to bind: "loopback" (= 127.0.0.1), "lan" (= 0.0.0.0) or an IP address. */
+  bind: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(0).max(65_535).default(18789),
+  /** Largest WebSocket frame accepted after `connect` (before it: 64 KiB). */
+  max_payload_bytes: z.number().int().min(65_536).max(64 * 1024 * 1024).default(1_048_576),
+  /** Interval of `tick` keepalive events. */
+  tick_interval_ms: z.number().int().min(1000).max(300_000).default(30_000),
+  /** Extra browser origins allowed to open the WebSocket (the gateway's own loopback origins always are). */
+  allowed_origins: z.array(z.string().url()).default([]),
+  /** Seconds `start` waits for running turns on SIGINT/SIGTERM before aborting them. */
+  shutdown_grace_seconds: seconds(0, 600).default(10),
+  auth: auth.prefault({}),
+});
+
+const store = z.object({
+  /** KV database: a file path (relative to the home) or an http(s) KV Connect URL. */
+  path: z.string().min(1).default("gatehouse.kv.sqlite"),
+  /** How long a chat.send idempotencyKey is remembered. */
+  idempotency_ttl_seconds: seconds(60, 30 * 86_400).default(86_400),
+});
+
+const session = z.object({
+  /** How direct messages map to sessions: one main session, per peer, or per channel and peer. */
+  dm_scope: z.enum(["main", "per-peer", "per-channel-peer"]).default("main"),
+});
+
+const queue = z.object({
+  /** What a message does when its session is busy. */
+  mode: z.enum(["followup", "collect", "interrupt", "steer"]).default("followup"),
+  /** Queued messages kept per session; past it the oldest is dropped with a note. */
+  cap: z.number().int().min(1).max(1000).default(20),
+  /** Quiet window before collected messages run as one turn. */
+  debounce_ms: z.number().int().min(0).max(60_000).default(500),
+});
+
+const modelRef = z.string().regex(
+  /^[a-z0-9_-]+\/\S+$/,
+  'must be "<provider>/<model>", for example "openai/gpt-4.1-mini"',
+);
+
+const agent = z.object({
+  /** The model for turns, `<provider>/<model>`; empty means none configured yet. */
+  model: modelRef.optional(),
+  system_prompt: z.string().max(32_768).default(
+    "You are Gatehouse, a personal assistant. Answer concisely.",
+  ),
+  /** Turns running at once across all sessions. */
+  max_concurrent: z.number().int().min(1).max(256).default(8),
+  /** A turn running longer is aborted and its session freed. */
+  timeout_seconds: seconds(1, 86_400).default(600),
+  /** Budget of transcript context sent to the model, in tokens (estimated at 4 characters each). */
+  context_tokens: z.number().int().min(256).max(2_000_000).default(16_000),
+  /** Output token cap sent with each request; unset leaves it to the provider. */
+  max_output_tokens: z.number().int().min(1).max(1_000_000).optional(),
+  queue: queue.prefault({}),
+});
+
+const provider = z.object({
+  kind: z.enum(["openai"]),
+  /** API root; any OpenAI-compatible server (Ollama, OpenRouter, vLLM) works. */
+  base_url: z.string().url().optional(),
+  /** Env var holding the API key; unset for servers that need none. */
+  api_key_env: envName.optional(),
+  /** Request timeout. */
+  timeout_seconds: seconds(1, 3600).default(120),
+});
+
+const log = z.object({
+  level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  format: z.enum(["text", "json"]).default("text"),
+});
+
+/** The whole config file. */
+export const configSchema = z.object({
+  gateway: gateway.prefault({}),
+  store: store.prefault({}),
+  session: session.prefault({}),
+  agent: agent.prefault({}),
+  providers: z.record(
+    z.string().regex(/^[a-z0-9_-]+$/, "provider ids are lower case a-z 0-9 _ -"),
+    provider,
+  ).default({}),
+  log: log.prefault({}),
+}).superRefine((cfg, ctx) => {
+  const model = cfg.agent.model;
+  if (model?.includes("/")) {
+    const id = model.slice(0, model.indexOf("/"));
+    if (!cfg.providers[id]) {
+      const known = Object.keys(cfg.providers);
+      ctx.addIssue({
+        code: "custom",
+        path: ["agent", "model"],
+        message:
+          `names provider "${id}", which is not configured: add a [providers.${id}] section` +
+          (known.length ? ` or use one of: ${known.join(", ")}` : ""),
+      });
+    }
+  }
+});
+
+/** The parsed config. */
+export type Config = z.output<typeof configSchema>;
+/** One provider's config. */
+export type ProviderConfig = z.output<typeof provider>;

@@ -1,0 +1,27 @@
+/** The Hono app: health and readiness, the WebSocket door, JSON errors for everything else. */
+import { Hono } from "hono";
+import type { Logger } from "../kernel/mod.ts";
+
+/** What the HTTP routes need. */
+export interface AppDeps {
+  isReady(): boolean;
+  upgrade(req: Request, remote: string): Response;
+  logger: Logger;
+}
+
+/** Builds the HTTP app; `c.env` is Deno's serve-handler info (the remote address). */
+export function createApp(deps: AppDeps): Hono<{ Bindings: Deno.ServeHandlerInfo<Deno.NetAddr> }> {
+  const app = new Hono<{ Bindings: Deno.ServeHandlerInfo<Deno.NetAddr> }>();
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get(
+    "/readyz",
+    (c) => deps.isReady() ? c.json({ ready: true }) : c.json({ ready: false }, 503),
+  );
+  app.get("/ws", (c) => deps.upgrade(c.req.raw, c.env?.remoteAddr?.hostname ?? "unknown"));
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((err, c) => {
+    deps.logger.error("http handler failed", { path: c.req.path, error: String(err) });
+    return c.json({ error: "internal error; the gateway log has the details" }, 500);
+  });
+  return app;
+}

@@ -1,0 +1,154 @@
+/** The control-plane methods: each with its required scope, its params schema and its handler. */
+import { z } from "zod";
+import type { ChatService } from "../agent/chat_service.ts";
+import {
+  GatehouseError,
+  sessionKeyProblem,
+  type SessionMeta,
+  type SessionStore,
+} from "../kernel/mod.ts";
+import type { Scope } from "./protocol.ts";
+
+/** Who is calling. */
+export interface MethodContext {
+  connId: string;
+  source: string;
+}
+
+/** One method. */
+export interface MethodSpec {
+  scope: Scope;
+  params: z.ZodType;
+  handle(params: never, ctx: MethodContext): unknown;
+}
+
+/** What the methods need. */
+export interface MethodDeps {
+  chat: ChatService;
+  store: SessionStore;
+  /** Checks a `<provider>/<model>` reference; returns the problem or undefined. */
+  modelProblem(ref: string): string | undefined;
+  status(): Record<string, unknown>;
+  health(): Record<string, unknown>;
+}
+
+const sessionKey = z.string().max(512).superRefine((key, ctx) => {
+  const problem = sessionKeyProblem(key);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+const noParams = z.object({}).optional();
+
+function method<S extends z.ZodType>(
+  scope: Scope,
+  params: S,
+  handle: (params: z.output<S>, ctx: MethodContext) => unknown,
+): MethodSpec {
+  return { scope, params, handle: handle as MethodSpec["handle"] };
+}
+
+function sessionView(s: SessionMeta, chat: ChatService) {
+  return {
+    key: s.key,
+    label: s.label ?? null,
+    model: s.model ?? null,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+    inputTokens: s.inputTokens,
+    outputTokens: s.outputTokens,
+    running: chat.lanes.isRunning(s.key),
+    queued: chat.lanes.depth(s.key),
+  };
+}
+
+const notFound = (key: string) =>
+  new GatehouseError(
+    "NOT_FOUND",
+    `no session ${JSON.stringify(key)}: sessions.list shows the sessions that exist`,
+  );
+
+/** Builds the method table. */
+export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
+  const { chat, store } = deps;
+  const table: Record<string, MethodSpec> = {
+    "health": method("operator.read", noParams, () => deps.health()),
+    "status": method("operator.read", noParams, () => deps.status()),
+    "chat.send": method(
+      "operator.write",
+      z.object({
+        sessionKey,
+        message: z.string().min(1, "message is empty: send some text"),
+        idempotencyKey: z.string().min(1).max(256),
+        queueMode: z.enum(["followup", "collect", "interrupt", "steer"]).optional(),
+      }),
+      async (p, ctx) => {
+        const r = await chat.send({
+          sessionKey: p.sessionKey,
+          text: p.message,
+          idempotencyKey: p.idempotencyKey,
+          queueMode: p.queueMode,
+          source: ctx.source,
+        });
+        return { runId: r.runId, status: r.status, ...(r.duplicate ? { duplicate: true } : {}) };
+      },
+    ),
+    "chat.history": method(
+      "operator.read",
+      z.object({ sessionKey, limit: z.number().int().min(1).max(1000).optional() }),
+      async (p) => {
+        if (!(await store.getSession(p.sessionKey))) throw notFound(p.sessionKey);
+        const entries = await store.readTranscript(p.sessionKey, { limit: p.limit ?? 100 });
+        return {
+          sessionKey: p.sessionKey,
+          messages: entries.map((e) => ({
+            role: e.role === "note" ? "system" : e.role,
+            text: e.text,
+            ts: e.ts,
+            ...(e.runId ? { runId: e.runId } : {}),
+          })),
+        };
+      },
+    ),
+    "chat.abort": method(
+      "operator.write",
+      z.object({ sessionKey }),
+      (p) => chat.abort(p.sessionKey),
+    ),
+    "sessions.list": method(
+      "operator.read",
+      z.object({ limit: z.number().int().min(1).max(10_000).optional() }).optional(),
+      async (p) => ({
+        sessions: (await store.listSessions({ limit: p?.limit ?? 500 })).map((s) =>
+          sessionView(s, chat)
+        ),
+      }),
+    ),
+    "sessions.patch": method(
+      "operator.write",
+      z.object({
+        sessionKey,
+        label: z.string().max(200).nullable().optional(),
+        model: z.string().max(200).nullable().optional(),
+      }),
+      async (p) => {
+        if (p.model) {
+          const problem = deps.modelProblem(p.model);
+          if (problem) throw new GatehouseError("INVALID_REQUEST", `params.model: ${problem}`);
+        }
+        const s = await store.patchSession(p.sessionKey, { label: p.label, model: p.model }, {
+          create: true,
+        });
+        return { session: sessionView(s!, chat) };
+      },
+    ),
+    "sessions.reset": method("operator.admin", z.object({ sessionKey }), async (p) => {
+      if (!(await chat.reset(p.sessionKey))) throw notFound(p.sessionKey);
+      return { ok: true };
+    }),
+    "sessions.delete": method("operator.admin", z.object({ sessionKey }), async (p) => {
+      if (!(await chat.delete(p.sessionKey))) throw notFound(p.sessionKey);
+      return { ok: true };
+    }),
+  };
+  return new Map(Object.entries(table));
+}

@@ -1,0 +1,273 @@
+/**
+ * The composition root: the one place that opens KV, reads the token, builds every part and wires
+ * them together, then serves HTTP and the WebSocket until stopped.
+ */
+import { ChatService } from "../agent/chat_service.ts";
+import type { ModelResolver } from "../agent/turn.ts";
+import type { EnvReader, LoadedConfig } from "../config/mod.ts";
+import { type Clock, GatehouseError, type Logger, systemClock } from "../kernel/mod.ts";
+import { gatewayNeeds, missingNeeds, type Need, toFlags } from "../permissions/mod.ts";
+import { ProviderRegistry } from "../providers/mod.ts";
+import { KvSessionStore } from "../store/mod.ts";
+import { VERSION } from "../version.ts";
+import { createApp } from "./app.ts";
+import { AuthLimiter } from "./auth_limiter.ts";
+import { assertSafeBind, bindHost } from "./bind.ts";
+import { CLOSE, type Connection } from "./connection.ts";
+import { EventHub } from "./event_hub.ts";
+import { createMethods } from "./methods.ts";
+import { ensureTokenFile, TokenSource } from "./token.ts";
+import { allowedOrigins, createUpgrade } from "./ws_upgrade.ts";
+
+/** Options of {@linkcode startGateway}. */
+export interface StartOptions {
+  loaded: LoadedConfig;
+  logger: Logger;
+  env: EnvReader;
+  clock?: Clock;
+}
+
+/** A running gateway. */
+export interface RunningGateway {
+  hostname: string;
+  port: number;
+  /** `http://host:port` */
+  url: string;
+  /** Stops accepting, lets turns finish within the grace period, closes everything. */
+  stop(reason?: string): Promise<void>;
+}
+
+const EVENTS = ["connect.challenge", "chat", "agent", "sessions.changed", "tick", "shutdown"];
+
+/** Builds and starts the gateway. Throws ConfigError or GatehouseError with a message for the user. */
+export async function startGateway(options: StartOptions): Promise<RunningGateway> {
+  const { loaded, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const { config } = loaded;
+  const startedAt = clock.now();
+  assertSafeBind(config, loaded.found ? loaded.path : undefined);
+
+  const needs = gatewayNeeds(loaded);
+  const missing = missingNeeds(needs);
+  const missingCore = missing.filter((n) => n.for === "core" && n.kind !== "env");
+  if (missingCore.length) {
+    throw new GatehouseError(
+      "UNAVAILABLE",
+      `the gateway was started without ${describe(missingCore)}: start it with the flags ` +
+        `\`gatehouse permissions\` prints (${toFlags(needs).join(" ")})`,
+    );
+  }
+  const disabledProviders = new Map<string, string>();
+  for (const n of missing) {
+    if (!n.for.startsWith("provider:")) continue;
+    const id = n.for.slice("provider:".length);
+    const reason = `provider ${id} is disabled: the gateway runs without ${describe([n])}; ` +
+      `restart it with the flags \`gatehouse permissions\` prints`;
+    if (!disabledProviders.has(id)) logger.warn(reason);
+    disabledProviders.set(id, reason);
+  }
+
+  if (!/^(https?:|:memory:)/.test(loaded.storePath)) {
+    await Deno.mkdir(loaded.home, { recursive: true, mode: 0o700 });
+  }
+  let kv: Deno.Kv;
+  try {
+    kv = await Deno.openKv(loaded.storePath);
+  } catch (err) {
+    throw new GatehouseError(
+      "UNAVAILABLE",
+      `cannot open the KV store at ${loaded.storePath}: ${(err as Error).message}: ` +
+        `check store.path and that no other gateway uses it`,
+    );
+  }
+
+  try {
+    return await serve({ ...options, clock, kv, startedAt, disabledProviders, needs });
+  } catch (err) {
+    kv.close();
+    throw err;
+  }
+}
+
+function describe(needs: Need[]): string {
+  return needs.map((n) => `--allow-${n.kind}=${n.value}`).join(" ");
+}
+
+async function serve(
+  options: StartOptions & {
+    clock: Clock;
+    kv: Deno.Kv;
+    startedAt: number;
+    disabledProviders: Map<string, string>;
+    needs: Need[];
+  },
+): Promise<RunningGateway> {
+  const { loaded, logger, env, clock, kv, startedAt, disabledProviders } = options;
+  const { config } = loaded;
+
+  const auth = config.gateway.auth;
+  let tokens: TokenSource | undefined;
+  if (auth.mode === "token") {
+    if (auth.token_env) {
+      const value = env(auth.token_env);
+      if (!value) {
+        throw new GatehouseError(
+          "UNAVAILABLE",
+          `gateway.auth.token_env names ${auth.token_env}, which is not set: export it or remove token_env to use ${loaded.tokenPath}`,
+        );
+      }
+      tokens = new TokenSource({ env: auth.token_env, value });
+    } else {
+      await ensureTokenFile(loaded.tokenPath);
+      tokens = new TokenSource({ file: loaded.tokenPath });
+    }
+  } else {
+    logger.warn('gateway.auth.mode is "none": any local process can drive the agent');
+  }
+
+  const store = new KvSessionStore(kv, {
+    clock,
+    idempotencyTtlMs: config.store.idempotency_ttl_seconds * 1000,
+  });
+  const registry = new ProviderRegistry(config.providers, { env, logger });
+  const models: ModelResolver = {
+    resolve(ref) {
+      const id = ref.slice(0, ref.indexOf("/"));
+      const disabled = disabledProviders.get(id);
+      if (disabled) return { ok: false, reason: disabled };
+      return registry.resolve(ref);
+    },
+  };
+  const hub = new EventHub();
+  const chat = new ChatService({
+    store,
+    events: hub,
+    models,
+    logger,
+    clock,
+    settings: {
+      model: config.agent.model,
+      systemPrompt: config.agent.system_prompt,
+      contextTokens: config.agent.context_tokens,
+      maxOutputTokens: config.agent.max_output_tokens,
+      configPath: loaded.path,
+    },
+    lanes: {
+      maxConcurrent: config.agent.max_concurrent,
+      timeoutMs: config.agent.timeout_seconds * 1000,
+      queueCap: config.agent.queue.cap,
+      debounceMs: config.agent.queue.debounce_ms,
+      defaultMode: config.agent.queue.mode,
+    },
+  });
+
+  let ready = false;
+  const connections = new Set<Connection>();
+  const status = () => ({
+    version: VERSION,
+    uptimeMs: clock.now() - startedAt,
+    ready,
+    pid: Deno.pid,
+    memory: { rssBytes: Deno.memoryUsage().rss },
+    connections: connections.size,
+    model: config.agent.model ?? null,
+    providers: registry.ids().map((id) => ({
+      id,
+      kind: config.providers[id].kind,
+      enabled: !disabledProviders.has(id),
+      ...(disabledProviders.has(id) ? { reason: disabledProviders.get(id) } : {}),
+    })),
+    lanes: { ...chat.lanes.stats(), busiest: chat.lanes.lanes(10) },
+    store: /^https?:/.test(loaded.storePath) ? "remote" : loaded.storePath,
+    config: { path: loaded.path, found: loaded.found },
+  });
+  const methods = createMethods({
+    chat,
+    store,
+    status,
+    health: () => ({ ok: true, ready, uptimeMs: clock.now() - startedAt }),
+    modelProblem(ref) {
+      if (!/^[a-z0-9_-]+\/\S+$/.test(ref)) return `"${ref}" is not "<provider>/<model>"`;
+      const r = models.resolve(ref);
+      return r.ok ? undefined : r.reason;
+    },
+  });
+  const limiter = new AuthLimiter({
+    clock,
+    maxAttempts: auth.rate_limit.max_attempts,
+    windowMs: auth.rate_limit.window_seconds * 1000,
+    lockoutMs: auth.rate_limit.lockout_seconds * 1000,
+  });
+
+  let port = config.gateway.port;
+  const upgrade = createUpgrade({
+    clock,
+    logger,
+    hub,
+    limiter,
+    methods,
+    connections,
+    token: async () => tokens ? await tokens.current() : undefined,
+    version: VERSION,
+    maxPayloadBytes: config.gateway.max_payload_bytes,
+    tickIntervalMs: config.gateway.tick_interval_ms,
+    events: EVENTS,
+    snapshot: () => ({ uptimeMs: clock.now() - startedAt, model: config.agent.model ?? null }),
+    origins: () => allowedOrigins(port, config.gateway.allowed_origins),
+  });
+  const app = createApp({ isReady: () => ready, upgrade, logger });
+
+  const recovered = await chat.recover();
+  const hostname = bindHost(config.gateway.bind);
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
+  } catch (err) {
+    await chat.shutdown(0);
+    if (err instanceof Deno.errors.AddrInUse) {
+      throw new GatehouseError(
+        "UNAVAILABLE",
+        `port ${port} on ${hostname} is already in use (another gateway?): stop it or set gateway.port`,
+      );
+    }
+    throw err;
+  }
+  port = server.addr.port;
+  const tick = setInterval(
+    () => hub.publish("tick", { ts: clock.now() }),
+    config.gateway.tick_interval_ms,
+  );
+  ready = true;
+  logger.info("gateway ready", {
+    url: `http://${hostname}:${port}`,
+    version: VERSION,
+    model: config.agent.model ?? "(none configured)",
+    config: loaded.found ? loaded.path : "(defaults; no config file)",
+    startupMs: clock.now() - options.startedAt,
+    ...(recovered.replayed || recovered.interrupted ? recovered : {}),
+  });
+  // Whole permission classes the gateway never uses are dropped for the rest of the process.
+  for (const name of ["run", "ffi", "sys"] as const) Deno.permissions.revokeSync({ name });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    hostname,
+    port,
+    url: `http://${hostname}:${port}`,
+    stop(reason = "shutdown") {
+      stopping ??= (async () => {
+        ready = false;
+        clearInterval(tick);
+        hub.publish("shutdown", { reason });
+        const graceMs = config.gateway.shutdown_grace_seconds * 1000;
+        const { aborted } = await chat.shutdown(graceMs);
+        if (aborted) logger.warn("turns aborted at shutdown", { aborted });
+        for (const c of connections) c.close(CLOSE.shutdown, "gateway shutting down");
+        await server.shutdown();
+        kv.close();
+        logger.info("gateway stopped", { reason });
+      })();
+      return stopping;
+    },
+  };
+}

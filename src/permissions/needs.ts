@@ -1,0 +1,80 @@
+/**
+ * What the gateway needs from Deno for a config: listen address, provider hosts, state paths and
+ * env names. The same computation feeds `gatehouse permissions`, `deno task start`, the compile
+ * task, the e2e tests and the start-up check.
+ */
+import { dirname } from "node:path";
+import { CONFIG_ENV_VARS, type LoadedConfig } from "../config/mod.ts";
+import { bindHost } from "../gateway/bind.ts";
+
+/** Env names the program itself reads (home, config and CLI token lookup). */
+export const OWN_ENV: readonly string[] = [...CONFIG_ENV_VARS, "GATEHOUSE_TOKEN"];
+
+/** A provider's default API root when `base_url` is unset. */
+export const DEFAULT_BASE_URL: Record<string, string> = { openai: "https://api.openai.com/v1" };
+
+/** One need, tagged with who needs it so a missing grant can disable just that part. */
+export interface Need {
+  kind: "net" | "read" | "write" | "env";
+  value: string;
+  /** `core` (the gateway cannot run without it) or `provider:<id>`. */
+  for: string;
+}
+
+/** The host[:port] of a URL as Deno's net permission names it. */
+export function netHost(url: string): string {
+  const u = new URL(url);
+  return u.host;
+}
+
+/** Every need of a loaded config. */
+export function gatewayNeeds(loaded: LoadedConfig): Need[] {
+  const { config, home, storePath } = loaded;
+  const needs: Need[] = [];
+  const add = (kind: Need["kind"], value: string, who = "core") => {
+    if (!needs.some((n) => n.kind === kind && n.value === value)) {
+      needs.push({ kind, value, for: who });
+    }
+  };
+  add("net", `${bindHost(config.gateway.bind)}:${config.gateway.port}`);
+  add("read", home);
+  add("write", home);
+  if (loaded.found && !loaded.path.startsWith(home + "/")) add("read", loaded.path);
+  if (/^https?:\/\//.test(storePath)) {
+    add("net", netHost(storePath));
+    add("env", "DENO_KV_ACCESS_TOKEN");
+  } else if (storePath !== ":memory:" && !storePath.startsWith(home + "/")) {
+    add("read", dirname(storePath));
+    add("write", dirname(storePath));
+  }
+  for (const name of OWN_ENV) add("env", name);
+  if (config.gateway.auth.token_env) add("env", config.gateway.auth.token_env);
+  for (const [id, p] of Object.entries(config.providers)) {
+    add("net", netHost(p.base_url ?? DEFAULT_BASE_URL[p.kind]), `provider:${id}`);
+    if (p.api_key_env) add("env", p.api_key_env, `provider:${id}`);
+  }
+  return needs;
+}
+
+/** The `deno run` flags that grant exactly `needs`. */
+export function toFlags(needs: Need[]): string[] {
+  const list = (kind: Need["kind"]) => needs.filter((n) => n.kind === kind).map((n) => n.value);
+  const flags = ["--no-prompt", "--unstable-kv"];
+  for (const kind of ["net", "read", "write", "env"] as const) {
+    const values = list(kind);
+    if (values.length) flags.push(`--allow-${kind}=${values.join(",")}`);
+  }
+  return flags;
+}
+
+/** Needs this process was not granted (asks Deno; never prompts). */
+export function missingNeeds(needs: Need[]): Need[] {
+  return needs.filter((n) => {
+    const desc: Deno.PermissionDescriptor = n.kind === "net"
+      ? { name: "net", host: n.value }
+      : n.kind === "env"
+      ? { name: "env", variable: n.value }
+      : { name: n.kind, path: n.value };
+    return Deno.permissions.querySync(desc).state !== "granted";
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * Every Deno KV key the store writes, built here and nowhere else. Prefixes are one letter: keys
+ * are written on every turn and each byte is stored in every key.
+ */
+import { utf8Length } from "./split.ts";
+
+/** All session metadata: `["s", sessionKey]`. */
+export const SESSIONS: Deno.KvKey = ["s"];
+
+/** A session's metadata. */
+export function sessionKey(key: string): Deno.KvKey {
+  return ["s", key];
+}
+
+/** All transcript entries of a session, ordered by entry id then part. */
+export function transcriptPrefix(session: string): Deno.KvKey {
+  return ["t", session];
+}
+
+/** One part of one transcript entry; part 0 carries the entry's fields. */
+export function entryKey(session: string, id: number, part: number): Deno.KvKey {
+  return ["t", session, id, part];
+}
+
+/** An idempotency record. */
+export function idemKey(idempotencyKey: string): Deno.KvKey {
+  return ["i", idempotencyKey];
+}
+
+/** The whole ingress log: heads `["q", runId]` and, for long texts, parts `["q", runId, n]`. */
+export const INGRESS: Deno.KvKey = ["q"];
+
+/** An ingress record's head (the record, with the first part of its text). */
+export function ingressKey(runId: string): Deno.KvKey {
+  return ["q", runId];
+}
+
+/** Part `part` (≥ 1) of a long ingress text. */
+export function ingressPartKey(runId: string, part: number): Deno.KvKey {
+  return ["q", runId, part];
+}
+
+/** An upper estimate of a key's encoded size, for keeping atomic commits under KV's limits. */
+export function keyBytes(key: Deno.KvKey): number {
+  let bytes = 0;
+  for (const part of key) {
+    if (typeof part === "string") bytes += utf8Length(part) + 2;
+    else if (part instanceof Uint8Array) bytes += 2 * part.length + 2;
+    else bytes += 10;
+  }
+  return bytes;
+}
