@@ -25,6 +25,8 @@ export interface StartOptions {
   logger: Logger;
   env: EnvReader;
   clock?: Clock;
+  /** Drop the permission classes the gateway never uses (run, ffi, sys) once it is up. @default true */
+  revokeUnusedPermissions?: boolean;
 }
 
 /** A running gateway. */
@@ -247,7 +249,9 @@ async function serve(
     ...(recovered.replayed || recovered.interrupted ? recovered : {}),
   });
   // Whole permission classes the gateway never uses are dropped for the rest of the process.
-  for (const name of ["run", "ffi", "sys"] as const) Deno.permissions.revokeSync({ name });
+  if (options.revokeUnusedPermissions ?? true) {
+    for (const name of ["run", "ffi", "sys"] as const) Deno.permissions.revokeSync({ name });
+  }
 
   let stopping: Promise<void> | undefined;
   return {

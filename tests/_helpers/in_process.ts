@@ -1,0 +1,89 @@
+/** A gateway started inside the test process (fast), with a fake provider and a temp home. */
+import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
+import { type LoadedConfig, parseConfig } from "../../src/config/mod.ts";
+import { type RunningGateway, startGateway } from "../../src/gateway/server.ts";
+import { type Clock, silentLogger } from "../../src/kernel/mod.ts";
+import { GatewayClient } from "../../src/cli/client.ts";
+import { FakeOpenAI } from "../_servers/openai.ts";
+
+/** A gateway, its fake provider and helpers, disposed together. */
+export interface TestGateway extends AsyncDisposable {
+  gateway: RunningGateway;
+  fake: FakeOpenAI;
+  home: string;
+  token: string;
+  wsUrl: string;
+  /** A connected client (closed on dispose). */
+  client(options?: { scopes?: string[] }): Promise<GatewayClient>;
+}
+
+type Table = Record<string, unknown>;
+const isTable = (v: unknown): v is Table =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Deep-merges TOML tables; `over` wins. An `agent.model` of "" removes the model. */
+function merge(base: Table, over: Table): Table {
+  const out: Table = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = isTable(v) && isTable(out[k]) ? merge(out[k] as Table, v) : v;
+  }
+  const agent = out.agent as Table | undefined;
+  if (agent?.model === "") delete agent.model;
+  return out;
+}
+
+/**
+ * Starts a gateway on 127.0.0.1:0 with `[providers.fake]` pointing at a FakeOpenAI; `config` is
+ * TOML merged over that base.
+ */
+export async function startTestGateway(
+  options: { config?: string; clock?: Clock; fake?: FakeOpenAI } = {},
+): Promise<TestGateway> {
+  const fake = options.fake ?? await FakeOpenAI.start();
+  const home = await Deno.makeTempDir({ prefix: "gatehouse-test-" });
+  const base = {
+    gateway: { port: 0 },
+    store: { path: ":memory:" },
+    providers: { fake: { kind: "openai", base_url: fake.url } },
+    agent: { model: "fake/test-model" },
+  };
+  const merged = merge(base, parseToml(options.config ?? ""));
+  const { config } = parseConfig(stringifyToml(merged), `${home}/config.toml`);
+  const loaded: LoadedConfig = {
+    config,
+    home,
+    path: `${home}/config.toml`,
+    found: true,
+    warnings: [],
+    storePath: ":memory:",
+    tokenPath: `${home}/token`,
+  };
+  const gateway = await startGateway({
+    loaded,
+    logger: silentLogger,
+    env: () => undefined,
+    clock: options.clock,
+    revokeUnusedPermissions: false,
+  });
+  const token = (await Deno.readTextFile(`${home}/token`)).trim();
+  const wsUrl = `ws://127.0.0.1:${gateway.port}/ws`;
+  const clients: GatewayClient[] = [];
+  return {
+    gateway,
+    fake,
+    home,
+    token,
+    wsUrl,
+    async client(o = {}) {
+      const c = await GatewayClient.connect(wsUrl, { token, clientId: "test", mode: "test", ...o });
+      clients.push(c);
+      return c;
+    },
+    async [Symbol.asyncDispose]() {
+      await Promise.all(clients.map((c) => c.close()));
+      await gateway.stop("test over");
+      if (!options.fake) await fake.close();
+      await Deno.remove(home, { recursive: true });
+    },
+  };
+}
