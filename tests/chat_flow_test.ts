@@ -68,10 +68,7 @@ Deno.test("two sessions in parallel never share context", async () => {
     assert.ok(texts.every((t) => t.startsWith(who)), `context mixed sessions: ${texts}`);
   }
   assert.equal(fake.requests.length, 4);
-  assert.equal(
-    (await log.end(more[0])).message && (log.chat(more[0]).at(-1)!.message as any).text,
-    "echo: alice-2",
-  );
+  assert.deepEqual((await log.end(more[0])).message, { role: "assistant", text: "echo: alice-2" });
 });
 
 Deno.test("two messages to one session never run at once", async () => {
@@ -186,7 +183,9 @@ Deno.test("queue modes", async (t) => {
     assert.equal(fake.requestCount, 2);
     assert.deepEqual(userTexts(fake.requests[1].body as never), ["write a poem", "make it short"]);
     assert.ok(
-      log.events.some((e) => e.event === "agent" && (e.payload.data as any)?.phase === "steered"),
+      log.events.some((e) =>
+        e.event === "agent" && (e.payload.data as { phase?: string })?.phase === "steered"
+      ),
     );
   });
 });

@@ -3,6 +3,8 @@ import { ClientError } from "../src/cli/client.ts";
 import { startTestGateway } from "./_helpers/in_process.ts";
 import { connectFrame, RawSocket } from "./_helpers/raw_socket.ts";
 
+const errOf = (frame: Record<string, unknown>) => frame.error as { code: string; message: string };
+
 Deno.test("http: healthz and readyz answer, other paths are JSON 404s", async () => {
   await using gw = await startTestGateway();
   const base = `http://127.0.0.1:${gw.gateway.port}`;
@@ -29,7 +31,13 @@ Deno.test("handshake: challenge first, then hello-ok with methods, scopes and po
   s.send(connectFrame(gw.token));
   const res = await s.next();
   assert.equal(res.ok, true, JSON.stringify(res));
-  const hello = res.payload as Record<string, any>;
+  const hello = res.payload as {
+    type: string;
+    protocol: number;
+    features: { methods: string[]; events: string[] };
+    auth: { scopes: string[] };
+    policy: { maxPayload: number };
+  };
   assert.equal(hello.type, "hello-ok");
   assert.equal(hello.protocol, 4);
   assert.ok(hello.features.methods.includes("chat.send"));
@@ -56,8 +64,8 @@ Deno.test("bad frames get errors that name the problem", async (t) => {
     s.send("{not json");
     const res = await s.next();
     assert.equal(res.ok, false);
-    assert.equal((res.error as any).code, "INVALID_REQUEST");
-    assert.match((res.error as any).message, /not valid JSON/);
+    assert.equal(errOf(res).code, "INVALID_REQUEST");
+    assert.match(errOf(res).message, /not valid JSON/);
     s.send({ type: "req", id: 2, method: "health" });
     assert.equal((await s.next()).ok, true);
   });
@@ -103,8 +111,8 @@ Deno.test("bad frames get errors that name the problem", async (t) => {
     await s.next();
     s.send({ type: "req", id: 3, method: "health", params: { pad: "x".repeat(1_100_000) } });
     const res = await s.next();
-    assert.equal((res.error as any).code, "PAYLOAD_TOO_LARGE");
-    assert.match((res.error as any).message, /max_payload_bytes/);
+    assert.equal(errOf(res).code, "PAYLOAD_TOO_LARGE");
+    assert.match(errOf(res).message, /max_payload_bytes/);
     assert.equal((await s.closed).code, 1009);
   });
 
@@ -112,7 +120,7 @@ Deno.test("bad frames get errors that name the problem", async (t) => {
     await using s = new RawSocket(gw.wsUrl);
     await s.next();
     s.send(connectFrame(gw.token, { pad: "x".repeat(70_000) }));
-    assert.equal(((await s.next()).error as any).code, "PAYLOAD_TOO_LARGE");
+    assert.equal(errOf(await s.next()).code, "PAYLOAD_TOO_LARGE");
     assert.equal((await s.closed).code, 1009);
   });
 
@@ -121,8 +129,8 @@ Deno.test("bad frames get errors that name the problem", async (t) => {
     await s.next();
     s.send({ type: "req", id: 1, method: "health" });
     const res = await s.next();
-    assert.equal((res.error as any).code, "AUTH_REQUIRED");
-    assert.match((res.error as any).message, /first frame must be req connect/);
+    assert.equal(errOf(res).code, "AUTH_REQUIRED");
+    assert.match(errOf(res).message, /first frame must be req connect/);
     assert.equal((await s.closed).code, 1008);
   });
 
@@ -151,7 +159,7 @@ Deno.test("bad frames get errors that name the problem", async (t) => {
     await s.next();
     s.send(connectFrame(gw.token, { minProtocol: 1, maxProtocol: 3 }));
     const res = await s.next();
-    assert.equal((res.error as any).code, "PROTOCOL_MISMATCH");
+    assert.equal(errOf(res).code, "PROTOCOL_MISMATCH");
     assert.equal((await s.closed).code, 1008);
   });
 });
