@@ -42,7 +42,13 @@ export class GatewayProcess implements AsyncDisposable {
 
   /** Writes the config (with `[gateway] port` set) into a fresh home and starts the gateway. */
   static async start(
-    options: { config?: string; env?: Record<string, string>; home?: string } = {},
+    options: {
+      config?: string;
+      env?: Record<string, string>;
+      home?: string;
+      /** Changes the computed flags (to test what happens without a grant). */
+      flags?: (computed: string[]) => string[];
+    } = {},
   ): Promise<GatewayProcess> {
     const home = options.home ?? await Deno.makeTempDir({ prefix: "gatehouse-e2e-" });
     const port = freePort();
@@ -52,7 +58,9 @@ export class GatewayProcess implements AsyncDisposable {
       `${options.config ?? ""}\n`.replace(/^/, `[gateway]\nport = ${port}\n`),
     );
     const env = { GATEHOUSE_HOME: home, NO_COLOR: "1", ...options.env };
-    const gp = new GatewayProcess(home, configPath, port, await flagsFor(configPath, home), env);
+    const computed = await flagsFor(configPath, home);
+    const flags = options.flags ? options.flags(computed) : computed;
+    const gp = new GatewayProcess(home, configPath, port, flags, env);
     await gp.spawn();
     return gp;
   }
