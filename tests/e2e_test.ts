@@ -121,6 +121,18 @@ Deno.test("the CLI on the same machine works without flags", async (t) => {
     assert.equal(r.code, 0, r.stderr);
   });
 
+  await t.step("token --rotate takes effect without a restart", async () => {
+    const old = await gp.token();
+    const r = await gp.cli(["token", "--rotate"]);
+    assert.equal(r.code, 0, r.stderr);
+    const fresh = r.stdout.trim();
+    assert.notEqual(fresh, old);
+    assert.equal(await gp.token(), fresh);
+    await assert.rejects(GatewayClient.connect(gp.wsUrl, { token: old }), /wrong token/);
+    const c = await GatewayClient.connect(gp.wsUrl, { token: fresh });
+    await c.close();
+  });
+
   await t.step("doctor reports each check", async () => {
     const r = await gp.cli(["doctor"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
