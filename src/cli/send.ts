@@ -1,5 +1,5 @@
 /** `gatehouse send`: one turn from the command line. */
-import { MAIN_SESSION_KEY } from "../kernel/mod.ts";
+import { MAIN_SESSION_KEY, sessionKeyProblem } from "../kernel/mod.ts";
 import { sendAndWait } from "./client.ts";
 import { type Command, parse, UsageError } from "./command.ts";
 import { connectTarget, TARGET_OPTIONS, TARGET_USAGE, type TargetFlags } from "./target.ts";
@@ -25,13 +25,16 @@ ${TARGET_USAGE}`,
     }
     const text = positionals.join(" ");
     if (!text.trim()) throw new UsageError(`nothing to send: gatehouse send "your message"`);
+    const sessionKey = (values.session as string | undefined) ?? MAIN_SESSION_KEY;
+    const problem = sessionKeyProblem(sessionKey);
+    if (problem) throw new UsageError(problem);
     const client = await connectTarget(values as TargetFlags, env, {
       clientId: "cli",
       mode: "cli",
     });
     try {
       const r = await sendAndWait(client, {
-        sessionKey: (values.session as string | undefined) ?? MAIN_SESSION_KEY,
+        sessionKey,
         message: text,
         ...(values["queue-mode"] ? { queueMode: values["queue-mode"] as string } : {}),
       });
