@@ -16,6 +16,7 @@ function harness(options: { maxConcurrent?: number; queueCap?: number; debounceM
   const held: Held[] = [];
   const log: string[] = [];
   const dropped: string[] = [];
+  const abandoned: string[] = [];
   const lanes = new LaneScheduler<string>({
     clock,
     logger: silentLogger,
@@ -38,6 +39,10 @@ function harness(options: { maxConcurrent?: number; queueCap?: number; debounceM
         held.push(h);
       }),
     onDrop: (key, item, reason) => dropped.push(`${key} ${item.payload} ${reason}`),
+    onAbandon: (key, items, reason) =>
+      abandoned.push(
+        `${key} ${items.map((i) => i.payload).join("+")} ${(reason as GatehouseError).code}`,
+      ),
   });
   let n = 0;
   const item = (payload: string, mode: QueueMode = "followup"): LaneItem<string> => ({
@@ -46,7 +51,7 @@ function harness(options: { maxConcurrent?: number; queueCap?: number; debounceM
     payload,
   });
   const running = () => held.filter((h) => !log.includes(`end ${h.key} ${h.batch.join("+")}`));
-  return { clock, held, log, dropped, lanes, item, running };
+  return { clock, held, log, dropped, abandoned, lanes, item, running };
 }
 
 Deno.test("lane runs one task at a time per session", async () => {
@@ -149,6 +154,25 @@ Deno.test("steer delivers into the running turn; untaken steers run as a followu
   await flush();
 });
 
+Deno.test("untaken steers keep their place behind messages accepted before them", async () => {
+  const { lanes, item, running, log } = harness();
+  lanes.submit("a", item("m1"));
+  lanes.submit("a", item("f1"));
+  lanes.submit("a", item("s1", "steer"));
+  lanes.submit("a", item("f2"));
+  for (let i = 0; i < 4; i++) {
+    await flush();
+    running()[0].finish();
+  }
+  await flush();
+  assert.deepEqual(log.filter((l) => l.startsWith("start")), [
+    "start a m1",
+    "start a f1",
+    "start a s1",
+    "start a f2",
+  ]);
+});
+
 Deno.test("steer on an idle session starts a turn", async () => {
   const { lanes, item, running } = harness();
   assert.equal(lanes.submit("a", item("s1", "steer")), "started");
@@ -187,16 +211,19 @@ Deno.test("watchdog aborts a turn that runs too long", async () => {
 });
 
 Deno.test("watchdog frees a stuck lane even when the run ignores the abort", async () => {
-  const { lanes, item, running, clock, held } = harness();
+  const { lanes, item, running, clock, held, abandoned } = harness();
   lanes.submit("a", item("stuck"));
   lanes.submit("a", item("next"));
   await flush();
   const stuck = running()[0];
+  lanes.submit("a", item("steer-in", "steer"));
+  stuck.ctx.takeSteered();
   await clock.advance(10_000);
   assert.ok(stuck.ctx.signal.aborted);
   assert.equal(stuck.ctx.current, true, "still current during the grace period");
   await clock.advance(1_000);
   assert.equal(stuck.ctx.current, false, "no longer allowed to write");
+  assert.deepEqual(abandoned, ["a stuck+steer-in TIMEOUT"], "its messages are reported unanswered");
   assert.deepEqual(held.map((h) => h.batch[0]), ["stuck", "next"], "the next turn started");
   held[1].finish();
   stuck.finish(); // settling late changes nothing
@@ -209,9 +236,10 @@ Deno.test("abort with clearQueue stops the turn and drops what waits", async () 
   lanes.submit("a", item("m1"));
   lanes.submit("a", item("m2"));
   await flush();
+  lanes.submit("a", item("s1", "steer"));
   const r = lanes.abort("a", new GatehouseError("ABORTED", "stop"), { clearQueue: true });
-  assert.deepEqual(r, { aborted: true, dropped: 1 });
-  assert.deepEqual(dropped, ["a m2 aborted"]);
+  assert.deepEqual(r, { aborted: true, dropped: 2 });
+  assert.deepEqual(dropped, ["a m2 aborted", "a s1 aborted"], "steered items are dropped too");
   running()[0].finish();
   await flush();
   assert.equal(lanes.stats().lanes, 0);

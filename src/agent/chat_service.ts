@@ -74,6 +74,7 @@ export class ChatService {
       debounceMs: options.lanes.debounceMs,
       run: (batch, ctx) => runTurn(options, batch, ctx),
       onDrop: (key, item, reason) => this.#dropped(key, item, reason),
+      onAbandon: (key, items, reason) => this.#abandoned(key, items, reason),
     });
   }
 
@@ -192,10 +193,35 @@ export class ChatService {
     const finished = await within(this.lanes.whenIdle(), graceMs, this.#clock);
     if (finished) return { aborted: 0 };
     const aborted = this.lanes.abortAll(
-      new GatehouseError("ABORTED", "the gateway is shutting down (restart to continue)"),
+      new GatehouseError(
+        "ABORTED",
+        "the gateway shut down before the turn finished; send the message again after it restarts",
+      ),
     );
     await within(this.lanes.whenIdle(), 5_000, this.#clock);
     return { aborted };
+  }
+
+  /** A run the watchdog gave up on still owes its messages an answer: an error and a note. */
+  #abandoned(sessionKey: string, items: LaneItem<InboundMessage>[], reason: unknown): void {
+    const runIds = items.map((i) => i.payload.runId);
+    const error = reason instanceof GatehouseError
+      ? reason
+      : new GatehouseError("ABORTED", "the turn was stopped");
+    const message = `${error.message} (the turn did not stop in time and was abandoned)`;
+    this.#store.finishTurn(sessionKey, {
+      runIds,
+      entries: [{ role: "note", runId: runIds[0], text: `[turn abandoned: ${message}]` }],
+    }).catch((err) =>
+      this.#log.error("could not record an abandoned turn", { error: String(err) })
+    );
+    this.#events.publish("chat", {
+      runId: runIds[0],
+      ...(runIds.length > 1 ? { runIds } : {}),
+      sessionKey,
+      state: error.code === "ABORTED" ? "aborted" : "error",
+      error: { code: error.code, message },
+    });
   }
 
   #dropped(sessionKey: string, item: LaneItem<InboundMessage>, reason: DropReason): void {

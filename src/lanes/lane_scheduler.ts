@@ -45,6 +45,11 @@ export interface LaneSchedulerOptions<T> {
   run(batch: LaneItem<T>[], ctx: RunContext<T>): Promise<void>;
   /** Told about every item that will never run. */
   onDrop(key: string, item: LaneItem<T>, reason: DropReason): void;
+  /**
+   * Told when the watchdog gave up on a run that ignored its abort: the run's items (its batch and
+   * the steered items it took) will get no answer from the run itself.
+   */
+  onAbandon(key: string, items: LaneItem<T>[], reason: unknown): void;
   clock: Clock;
   logger: Logger;
   /** Runs at once across all keys. @default 8 */
@@ -59,9 +64,17 @@ export interface LaneSchedulerOptions<T> {
   debounceMs?: number;
 }
 
+interface Queued<T> extends LaneItem<T> {
+  /** Submission order, so items put back into a queue keep their place. */
+  seq: number;
+}
+
 interface ActiveRun<T> {
   controller: AbortController;
-  steered: LaneItem<T>[];
+  batch: LaneItem<T>[];
+  steered: Queued<T>[];
+  /** Steered items the run took (they belong to it now). */
+  taken: LaneItem<T>[];
   released: boolean;
   watchdog?: TimerId;
   grace?: TimerId;
@@ -69,7 +82,7 @@ interface ActiveRun<T> {
 
 interface Lane<T> {
   key: string;
-  queue: LaneItem<T>[];
+  queue: Queued<T>[];
   active?: ActiveRun<T>;
   /** Waiting for the debounce window or for a global slot. */
   waiting?: "debounce" | "slot";
@@ -84,6 +97,7 @@ export class LaneScheduler<T> {
   #slots: Semaphore;
   #opts: Required<LaneSchedulerOptions<T>>;
   #closed = false;
+  #seq = 0;
   #idleWaiters: Array<() => void> = [];
 
   constructor(options: LaneSchedulerOptions<T>) {
@@ -99,7 +113,8 @@ export class LaneScheduler<T> {
   }
 
   /** Hands an item to its key's lane. */
-  submit(key: string, item: LaneItem<T>): SubmitOutcome {
+  submit(key: string, submitted: LaneItem<T>): SubmitOutcome {
+    const item: Queued<T> = { ...submitted, seq: ++this.#seq };
     let lane = this.#lanes.get(key);
     if (!lane) {
       lane = { key, queue: [] };
@@ -117,7 +132,7 @@ export class LaneScheduler<T> {
     }
     lane.queue.push(item);
     while (lane.queue.length > this.#opts.queueCap) {
-      this.#opts.onDrop(key, lane.queue.shift()!, "queue_full");
+      this.#opts.onDrop(key, strip(lane.queue.shift()!), "queue_full");
     }
     if (item.mode === "interrupt" && active) {
       active.controller.abort(new GatehouseError("ABORTED", "interrupted by a newer message"));
@@ -134,9 +149,11 @@ export class LaneScheduler<T> {
   } {
     const lane = this.#lanes.get(key);
     if (!lane) return { aborted: false, dropped: 0 };
-    const dropped = options.clearQueue ? lane.queue.splice(0) : [];
-    for (const item of dropped) this.#opts.onDrop(key, item, "aborted");
     const active = lane.active;
+    const dropped = options.clearQueue
+      ? [...lane.queue.splice(0), ...(active?.steered.splice(0) ?? [])]
+      : [];
+    for (const item of dropped) this.#opts.onDrop(key, strip(item), "aborted");
     if (active && !active.controller.signal.aborted) active.controller.abort(reason);
     if (!active) this.#schedule(lane);
     return { aborted: !!active, dropped: dropped.length };
@@ -239,16 +256,17 @@ export class LaneScheduler<T> {
 
   #start(lane: Lane<T>): void {
     lane.waiting = undefined;
-    const batch = takeBatch(lane.queue);
-    if (batch.length === 0 || this.#closed) {
-      lane.queue.unshift(...batch);
+    const batch = this.#closed ? [] : takeBatch(lane.queue);
+    if (batch.length === 0) {
       this.#releaseSlot();
       this.#schedule(lane);
       return;
     }
     const active: ActiveRun<T> = {
       controller: new AbortController(),
+      batch,
       steered: [],
+      taken: [],
       released: false,
     };
     lane.active = active;
@@ -272,12 +290,21 @@ export class LaneScheduler<T> {
           graceMs: abortGraceMs,
         });
         this.#finish(lane, active);
+        this.#opts.onAbandon(
+          lane.key,
+          [...active.batch, ...active.taken],
+          active.controller.signal.reason,
+        );
       }, abortGraceMs);
     }, { once: true });
     const ctx: RunContext<T> = {
       key: lane.key,
       signal: active.controller.signal,
-      takeSteered: () => active.steered.splice(0),
+      takeSteered: () => {
+        const taken = active.steered.splice(0).map(strip);
+        active.taken.push(...taken);
+        return taken;
+      },
       get current() {
         return !active.released;
       },
@@ -295,10 +322,11 @@ export class LaneScheduler<T> {
     if (active.grace !== undefined) clock.clearTimeout(active.grace);
     lane.active = undefined;
     for (const resolve of lane.idleWaiters?.splice(0) ?? []) resolve();
-    // Steered items the run never took become the next turn.
+    // Steered items the run never took run as followups, in the order they were accepted.
     const leftover = active.steered.splice(0);
     if (leftover.length) {
-      lane.queue.unshift(...leftover.map((i) => ({ ...i, mode: "followup" as const })));
+      lane.queue.push(...leftover.map((i) => ({ ...i, mode: "followup" as const })));
+      lane.queue.sort((a, b) => a.seq - b.seq);
     }
     this.#releaseSlot();
     this.#schedule(lane);
@@ -310,12 +338,17 @@ export class LaneScheduler<T> {
   }
 }
 
+/** The item as submitted, without the scheduler's bookkeeping. */
+function strip<T>({ seq: _seq, ...item }: Queued<T>): LaneItem<T> {
+  return item;
+}
+
 /** The next batch: everything when an interrupt is queued, leading collect items together, else one. */
-function takeBatch<T>(queue: LaneItem<T>[]): LaneItem<T>[] {
+function takeBatch<T>(queue: Queued<T>[]): LaneItem<T>[] {
   if (queue.length === 0) return [];
-  if (queue.some((i) => i.mode === "interrupt")) return queue.splice(0);
-  if (queue[0].mode !== "collect") return queue.splice(0, 1);
+  if (queue.some((i) => i.mode === "interrupt")) return queue.splice(0).map(strip);
+  if (queue[0].mode !== "collect") return queue.splice(0, 1).map(strip);
   let n = 1;
   while (n < queue.length && queue[n].mode === "collect") n++;
-  return queue.splice(0, n);
+  return queue.splice(0, n).map(strip);
 }
