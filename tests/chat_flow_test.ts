@@ -180,6 +180,15 @@ Deno.test("queue modes", async (t) => {
     assert.equal(end.state, "final");
     assert.deepEqual(end.runIds, [r1, r2]);
     assert.equal((await log.end(r2)).state, "final", "the steered message's run id ends too");
+    const streamed = log.chat(r1).filter((p) => p.state === "delta").map((p) => p.deltaText).join(
+      "",
+    );
+    assert.equal(streamed, "echo: write a poem\n\necho: make it short");
+    assert.deepEqual(
+      end.message,
+      { role: "assistant", text: streamed },
+      "final matches what streamed",
+    );
     assert.equal(fake.requestCount, 2);
     assert.deepEqual(userTexts(fake.requests[1].body as never), ["write a poem", "make it short"]);
     assert.ok(
@@ -273,6 +282,13 @@ Deno.test("sessions: list, patch, reset, delete", async () => {
   assert.equal(list.sessions[0].key, key);
   assert.ok((list.sessions[0].inputTokens as number) > 0);
   await c.request("sessions.patch", { sessionKey: key, label: "phone", model: "fake/other" });
+  assert.ok(
+    log.events.some((e) => e.event === "sessions.changed" && e.payload.reason === "patched"),
+  );
+  await assert.rejects(
+    c.request("sessions.patch", { sessionKey: key, model: "" }),
+    (e: Error) => /use null to go back to the default model/.test(e.message),
+  );
   await assert.rejects(
     c.request("sessions.patch", { sessionKey: key, model: "nope/x" }),
     (e: Error) => /nope/.test(e.message),

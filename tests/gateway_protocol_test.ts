@@ -211,3 +211,26 @@ Deno.test("browser origins: the gateway's own is allowed, others are refused bef
   assert.equal(res.status, 403);
   assert.match((await res.json()).error, /gateway\.allowed_origins/);
 });
+
+Deno.test("a lost token file is reported, not fatal", async () => {
+  await using gw = await startTestGateway();
+  await Deno.remove(`${gw.home}/token`);
+  await using s = new RawSocket(gw.wsUrl);
+  await s.next();
+  s.send(connectFrame(gw.token));
+  const err = errOf(await s.next());
+  assert.equal(err.code, "UNAVAILABLE");
+  assert.match(err.message, /gatehouse token --rotate/);
+  const res = await fetch(`http://127.0.0.1:${gw.gateway.port}/healthz`);
+  assert.equal(res.status, 200, "the gateway is still up");
+  await res.body?.cancel();
+});
+
+Deno.test("declared scopes are granted exactly, never widened", async () => {
+  await using gw = await startTestGateway();
+  const none = await gw.client({ scopes: [] });
+  assert.deepEqual((none.hello.auth as { scopes: string[] }).scopes, []);
+  await assert.rejects(none.request("health"), (e: ClientError) => e.code === "FORBIDDEN");
+  const reader = await gw.client({ scopes: ["operator.read", "operator.read"] });
+  assert.deepEqual((reader.hello.auth as { scopes: string[] }).scopes, ["operator.read"]);
+});

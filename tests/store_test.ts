@@ -88,8 +88,18 @@ Deno.test("a replayed idempotency key returns the first runId and writes nothing
   const replay = await h.store.admit(msg("hi", { idempotencyKey: "k1" }));
   assert.deepEqual(replay, { admitted: false, runId: first.runId });
   assert.deepEqual(await snapshot(h.kv), before);
-  assert.equal(await h.store.lookupIdempotency("k1"), first.runId);
-  assert.equal(await h.store.lookupIdempotency("unknown"), undefined);
+  assert.equal(await h.store.lookupIdempotency(S, "k1"), first.runId);
+  assert.equal(await h.store.lookupIdempotency(S, "unknown"), undefined);
+});
+
+Deno.test("idempotency keys are scoped to their session", async () => {
+  using h = await setup();
+  const a = msg("hi", { idempotencyKey: "same" });
+  const b = msg("hi", { idempotencyKey: "same", sessionKey: "agent:main:x:direct:other" });
+  assert.equal((await h.store.admit(a)).admitted, true);
+  assert.equal((await h.store.admit(b)).admitted, true, "another session's key does not collide");
+  assert.equal(await h.store.lookupIdempotency(S, "same"), a.runId);
+  assert.equal(await h.store.lookupIdempotency("agent:main:x:direct:other", "same"), b.runId);
 });
 
 Deno.test("an expired idempotency record admits again", async () => {
@@ -98,10 +108,10 @@ Deno.test("an expired idempotency record admits again", async () => {
   await h.store.admit(first);
   // KV's expireIn sweeps late; the store must go by the recorded expiry.
   h.clock.advance(TTL);
-  assert.equal(await h.store.lookupIdempotency("k1"), undefined);
+  assert.equal(await h.store.lookupIdempotency(S, "k1"), undefined);
   const second = msg("hi", { idempotencyKey: "k1" });
   assert.deepEqual(await h.store.admit(second), { admitted: true, createdSession: false });
-  assert.equal(await h.store.lookupIdempotency("k1"), second.runId);
+  assert.equal(await h.store.lookupIdempotency(S, "k1"), second.runId);
   assert.equal((await h.store.pendingIngress()).length, 2);
 });
 

@@ -51,7 +51,11 @@ export async function runTurn(
   const ids = () => (runIds.length > 1 ? { runId, runIds: [...runIds] } : { runId });
   const log = deps.logger.with({ runId, sessionKey });
   const started = performance.now();
+  /** The current model call's reply (one transcript entry). */
   let text = "";
+  /** Everything the client saw streamed in this run; segments after a steer are set apart. */
+  let shown = "";
+  let separate = false;
   let usage = { inputTokens: 0, outputTokens: 0 };
   let modelRef: string | undefined;
 
@@ -92,8 +96,16 @@ export async function runTurn(
         ctx,
         (delta) => {
           text += delta;
-          events.publish("chat", { ...ids(), sessionKey, state: "delta", deltaText: delta });
-          events.publish("agent", { ...ids(), sessionKey, stream: "assistant", data: { delta } });
+          const streamed = separate ? `\n\n${delta}` : delta;
+          separate = false;
+          shown += streamed;
+          events.publish("chat", { ...ids(), sessionKey, state: "delta", deltaText: streamed });
+          events.publish("agent", {
+            ...ids(),
+            sessionKey,
+            stream: "assistant",
+            data: { delta: streamed },
+          });
         },
       );
       if (!ctx.current) return;
@@ -106,6 +118,7 @@ export async function runTurn(
       if (steered.length === 0) break;
       await store.append(sessionKey, [{ role: "assistant", text, runId }]);
       await store.beginTurn(sessionKey, steered);
+      separate = shown !== "";
       runIds.push(...steered.map((m) => m.runId));
       events.publish("agent", {
         ...ids(),
@@ -124,7 +137,7 @@ export async function runTurn(
       ...ids(),
       sessionKey,
       state: "final",
-      message: { role: "assistant", text },
+      message: { role: "assistant", text: shown },
     });
     events.publish("agent", { ...ids(), sessionKey, stream: "lifecycle", data: { phase: "end" } });
     events.publish("sessions.changed", { sessionKey, reason: "updated" });
@@ -156,7 +169,7 @@ export async function runTurn(
       ...ids(),
       sessionKey,
       state: failure.code === "ABORTED" ? "aborted" : "error",
-      ...(text ? { message: { role: "assistant" as const, text } } : {}),
+      ...(shown ? { message: { role: "assistant" as const, text: shown } } : {}),
       error,
     });
     events.publish("agent", {
@@ -189,6 +202,9 @@ async function streamReply(
   return { inputTokens, outputTokens };
 }
 
+/** Provider failures worth retrying as they are (others need a change first). */
+const RETRYABLE = new Set(["rate_limit", "overloaded", "timeout", "network", "server"]);
+
 /** Names what ended a turn, as a user-facing error. */
 function describeFailure(
   err: unknown,
@@ -211,7 +227,7 @@ function describeFailure(
       `model ${modelRef} failed (${err.kind}): ${err.message}`,
       {
         details: { kind: err.kind, status: err.options.status },
-        retryable: err.kind !== "bad_request" && err.kind !== "auth",
+        retryable: RETRYABLE.has(err.kind),
         retryAfterMs: err.options.retryAfterMs,
       },
     );

@@ -90,6 +90,7 @@ export class Connection implements Subscriber {
     if (!this.#authed || !this.#scopes.has("operator.read")) return;
     if (this.#socket.readyState !== WebSocket.OPEN) return;
     if (this.#socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.#seq++; // the gap in seq tells the client it missed events
       if (this.#dropped++ % 1000 === 0) {
         this.#log.warn("slow client: events dropped", { dropped: this.#dropped });
       }
@@ -215,7 +216,20 @@ export class Connection implements Subscriber {
         return;
       }
       this.#connecting = true;
-      this.#connect(frame.id, frame.params).finally(() => this.#connecting = false);
+      this.#connect(frame.id, frame.params)
+        .catch((err) => {
+          this.#log.error("connect failed", { error: String(err) });
+          this.#fail(
+            frame.id,
+            new GatehouseError(
+              "UNAVAILABLE",
+              "the gateway cannot check the token right now (see its log; `gatehouse token --rotate` recreates a lost token file)",
+              { retryable: true },
+            ),
+          );
+          this.close(CLOSE.policy, "connect failed");
+        })
+        .finally(() => this.#connecting = false);
       return;
     }
     if (frame.method === "connect") {
@@ -302,7 +316,7 @@ export class Connection implements Subscriber {
       limiter.succeed(this.#source);
     }
     // The shared token grants the operator scopes; a client may narrow them, never widen them.
-    const granted = p.scopes?.length ? p.scopes : [...SCOPES];
+    const granted = p.scopes ? [...new Set(p.scopes)] : [...SCOPES];
     this.#scopes = new Set(granted);
     this.#authed = true;
     if (this.#handshakeTimer !== undefined) this.#deps.clock.clearTimeout(this.#handshakeTimer);
@@ -365,7 +379,7 @@ export class Connection implements Subscriber {
     try {
       const payload = await spec.handle(parsed.data as never, {
         connId: this.connId,
-        source: this.#source,
+        source: `ws:${this.connId}@${this.#source}`,
       });
       this.#reply(id, { ok: true, payload: payload ?? {} });
     } catch (err) {

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { ChatService } from "../agent/chat_service.ts";
 import {
+  type EventSink,
   GatehouseError,
   sessionKeyProblem,
   type SessionMeta,
@@ -26,6 +27,7 @@ export interface MethodSpec {
 export interface MethodDeps {
   chat: ChatService;
   store: SessionStore;
+  events: EventSink;
   /** Checks a `<provider>/<model>` reference; returns the problem or undefined. */
   modelProblem(ref: string): string | undefined;
   status(): Record<string, unknown>;
@@ -128,15 +130,21 @@ export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
       z.object({
         sessionKey,
         label: z.string().max(200).nullable().optional(),
-        model: z.string().max(200).nullable().optional(),
+        model: z.string().min(1, "use null to go back to the default model").max(200).nullable()
+          .optional(),
       }),
       async (p) => {
         if (p.model) {
           const problem = deps.modelProblem(p.model);
           if (problem) throw new GatehouseError("INVALID_REQUEST", `params.model: ${problem}`);
         }
+        const existed = await store.getSession(p.sessionKey);
         const s = await store.patchSession(p.sessionKey, { label: p.label, model: p.model }, {
           create: true,
+        });
+        deps.events.publish("sessions.changed", {
+          sessionKey: p.sessionKey,
+          reason: existed ? "patched" : "created",
         });
         return { session: sessionView(s!, chat) };
       },

@@ -186,6 +186,7 @@ async function serve(
   const methods = createMethods({
     chat,
     store,
+    events: hub,
     status,
     health: () => ({ ok: true, ready, uptimeMs: clock.now() - startedAt }),
     modelProblem(ref) {

@@ -8,6 +8,16 @@ export function allowedOrigins(port: number, extra: string[]): Set<string> {
   return new Set([...own, ...extra.map((o) => new URL(o).origin)]);
 }
 
+/**
+ * Whether a page served by this gateway at an IP address (a LAN or custom bind) is calling home.
+ * Only IP literals count: a host name could be rebound by DNS to an attacker's page.
+ */
+function sameIpOrigin(origin: string, host: string | null): boolean {
+  if (!host || origin !== `http://${host}`) return false;
+  const hostname = host.replace(/:\d+$/, "");
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || /^\[[0-9a-f:.]+\]$/i.test(hostname);
+}
+
 /** Upgrades `/ws` requests; refuses foreign browser origins before any frame is exchanged. */
 export function createUpgrade(
   deps: ConnectionDeps & {
@@ -27,7 +37,10 @@ export function createUpgrade(
     }
     // No Origin header means a non-browser client: allowed, and it still has to authenticate.
     const origin = req.headers.get("origin");
-    if (origin !== null && !deps.origins().has(origin)) {
+    if (
+      origin !== null && !deps.origins().has(origin) &&
+      !sameIpOrigin(origin, req.headers.get("host"))
+    ) {
       deps.logger.warn("websocket refused: origin not allowed", { origin, source: remote });
       return Response.json(
         {

@@ -78,11 +78,12 @@ export interface SessionPatch {
 export interface SessionStore {
   /**
    * Records an accepted message: the idempotency record, the ingress entry and (if new) the session,
-   * all in one commit. A live idempotency key returns the first run id and records nothing.
+   * all in one commit. A live idempotency key (scoped to the session) returns the first run id and
+   * records nothing.
    */
   admit(message: InboundMessage): Promise<AdmitResult>;
-  /** The run id recorded for an idempotency key, if still retained. */
-  lookupIdempotency(idempotencyKey: string): Promise<string | undefined>;
+  /** The run id recorded for a session's idempotency key, if still retained. */
+  lookupIdempotency(sessionKey: string, idempotencyKey: string): Promise<string | undefined>;
   /** Every ingress entry not yet finished, in acceptance order. */
   pendingIngress(): Promise<IngressRecord[]>;
   /** Writes the messages of a turn to the transcript and marks their ingress entries running. */

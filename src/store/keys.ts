@@ -22,9 +22,9 @@ export function entryKey(session: string, id: number, part: number): Deno.KvKey 
   return ["t", session, id, part];
 }
 
-/** An idempotency record. */
-export function idemKey(idempotencyKey: string): Deno.KvKey {
-  return ["i", idempotencyKey];
+/** An idempotency record; keys are scoped to their session, so two sessions never share one. */
+export function idemKey(session: string, idempotencyKey: string): Deno.KvKey {
+  return ["i", session, idempotencyKey];
 }
 
 /** The whole ingress log: heads `["q", runId]` and, for long texts, parts `["q", runId, n]`. */

@@ -152,7 +152,7 @@ export class KvSessionStore implements SessionStore {
     const idem = message.idempotencyKey;
     const keys = idem === undefined
       ? [metaKey(message.sessionKey)]
-      : [metaKey(message.sessionKey), idemKey(idem)];
+      : [metaKey(message.sessionKey), idemKey(message.sessionKey, idem)];
     const { first, rest } = storeText(message.text);
     const head: StoredIngress = {
       runId: message.runId,
@@ -203,8 +203,8 @@ export class KvSessionStore implements SessionStore {
     throw conflict("admit", message.sessionKey);
   }
 
-  async lookupIdempotency(idempotencyKey: string): Promise<string | undefined> {
-    const { value } = await this.#kv.get<IdemRecord>(idemKey(idempotencyKey));
+  async lookupIdempotency(sessionKey: string, idempotencyKey: string): Promise<string | undefined> {
+    const { value } = await this.#kv.get<IdemRecord>(idemKey(sessionKey, idempotencyKey));
     return value && value.expiresAt > this.#clock.now() ? value.runId : undefined;
   }
 
