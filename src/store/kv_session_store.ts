@@ -28,6 +28,7 @@ import {
   transcriptPrefix,
 } from "./keys.ts";
 import { joinText, MAX_STRING_UNITS, splitText } from "./split.ts";
+import { TranscriptCache, type TranscriptCacheOptions } from "./transcript_cache.ts";
 
 /** Options of {@linkcode KvSessionStore}. */
 export interface KvSessionStoreOptions {
@@ -35,6 +36,8 @@ export interface KvSessionStoreOptions {
   clock: Clock;
   /** How long an idempotency key keeps returning its first run id. */
   idempotencyTtlMs: number;
+  /** Bounds of the in-memory cache of recent transcript entries. @default TranscriptCache's */
+  cache?: TranscriptCacheOptions;
 }
 
 /** A text as stored: a string when short, else its first UTF-8 part (see split.ts). */
@@ -134,9 +137,11 @@ export class KvSessionStore implements SessionStore {
   #clock: Clock;
   #ttlMs: number;
   #lastId = 0;
+  #cache: TranscriptCache;
 
   constructor(kv: Deno.Kv, options: KvSessionStoreOptions) {
     this.#kv = kv;
+    this.#cache = new TranscriptCache(options.cache);
     this.#clock = options.clock;
     this.#ttlMs = options.idempotencyTtlMs;
   }
@@ -234,14 +239,14 @@ export class KvSessionStore implements SessionStore {
   async beginTurn(sessionKey: string, messages: InboundMessage[]): Promise<void> {
     if (messages.length === 0) return;
     // Ids are fixed before the retry loop, so a retry rewrites the same keys.
-    const units = messages.map((m) =>
-      this.#entryWrites(sessionKey, this.#nextId(), {
-        role: "user",
-        text: m.text,
-        ts: m.acceptedAt,
-        runId: m.runId,
-      })
-    );
+    const made = messages.map((m): TranscriptEntry => ({
+      id: this.#nextId(),
+      role: "user",
+      text: m.text,
+      ts: m.acceptedAt,
+      runId: m.runId,
+    }));
+    const units = made.map((e) => this.#entryWrites(sessionKey, e.id, e));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const [meta, ...heads] = await this.#getAll([
         metaKey(sessionKey),
@@ -252,19 +257,19 @@ export class KvSessionStore implements SessionStore {
         const head = heads[i].value as StoredIngress | null;
         return head ? [...unit, put(heads[i].key, { ...head, status: "running" })] : unit;
       });
-      if (await this.#commit([meta], writes)) return;
+      if (await this.#commit([meta], writes)) return this.#cached(sessionKey, made);
     }
     throw conflict("beginTurn", sessionKey);
   }
 
   async append(sessionKey: string, entries: NewEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const ts = this.#clock.now();
-    const units = entries.map((e) => this.#entryWrites(sessionKey, this.#nextId(), { ...e, ts }));
+    const made = this.#made(entries);
+    const units = made.map((e) => this.#entryWrites(sessionKey, e.id, e));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const meta = await this.#kv.get(metaKey(sessionKey));
       if (meta.value === null) return; // deleted: do not resurrect its transcript
-      if (await this.#commit([meta], units)) return;
+      if (await this.#commit([meta], units)) return this.#cached(sessionKey, made);
     }
     throw conflict("append", sessionKey);
   }
@@ -277,10 +282,8 @@ export class KvSessionStore implements SessionStore {
       usage?: { inputTokens: number; outputTokens: number };
     },
   ): Promise<void> {
-    const ts = this.#clock.now();
-    const units = turn.entries.map((e) =>
-      this.#entryWrites(sessionKey, this.#nextId(), { ...e, ts })
-    );
+    const made = this.#made(turn.entries);
+    const units = made.map((e) => this.#entryWrites(sessionKey, e.id, e));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const [meta, ...heads] = await this.#getAll([
         metaKey(sessionKey),
@@ -300,7 +303,9 @@ export class KvSessionStore implements SessionStore {
         outputTokens: current.outputTokens + (turn.usage?.outputTokens ?? 0),
       };
       // The meta write changes its versionstamp, so it goes last, in the last commit.
-      if (await this.#commit([meta], [...units, [...clears, put(meta.key, next)]])) return;
+      if (await this.#commit([meta], [...units, [...clears, put(meta.key, next)]])) {
+        return this.#cached(sessionKey, made);
+      }
     }
     throw conflict("finishTurn", sessionKey);
   }
@@ -312,7 +317,10 @@ export class KvSessionStore implements SessionStore {
     const limit = options.limit ?? Infinity;
     const maxChars = options.maxChars ?? Infinity;
     if (limit <= 0) return [];
+    const hit = this.#cache.read(sessionKey, limit, maxChars);
+    if (hit) return hit;
     const out: TranscriptEntry[] = [];
+    let complete = true;
     let chars = 0;
     // Newest first: an entry's parts arrive last part first, part 0 (with its fields) last.
     let partsOf = -1;
@@ -339,14 +347,22 @@ export class KvSessionStore implements SessionStore {
       for (let p = 0; p < count && parts[p] !== undefined; p++) rest.push(parts[p]);
       if (rest.length !== count) continue; // a part is missing: a delete was cut short
       const text = loadText(head.text, rest);
-      if (out.length > 0 && chars + text.length > maxChars) break;
+      if (out.length > 0 && chars + text.length > maxChars) {
+        complete = false;
+        break;
+      }
       const entry: TranscriptEntry = { id, role: head.role, text, ts: head.ts };
       if (head.runId !== undefined) entry.runId = head.runId;
       out.push(entry);
       chars += text.length;
-      if (out.length >= limit) break;
+      if (out.length >= limit) {
+        complete = false;
+        break;
+      }
     }
-    return out.reverse();
+    out.reverse();
+    this.#cache.fill(sessionKey, out, complete);
+    return [...out];
   }
 
   async getSession(sessionKey: string): Promise<SessionMeta | undefined> {
@@ -385,6 +401,7 @@ export class KvSessionStore implements SessionStore {
 
   async resetSession(sessionKey: string): Promise<boolean> {
     if ((await this.#kv.get(metaKey(sessionKey))).value === null) return false;
+    this.#cache.drop(sessionKey);
     await this.#deleteAll(transcriptPrefix(sessionKey));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const meta = await this.#kv.get<SessionMeta>(metaKey(sessionKey));
@@ -395,7 +412,10 @@ export class KvSessionStore implements SessionStore {
         inputTokens: 0,
         outputTokens: 0,
       };
-      if (await this.#commit([meta], [[put(meta.key, next)]])) return true;
+      if (await this.#commit([meta], [[put(meta.key, next)]])) {
+        this.#cache.drop(sessionKey); // a read during the reset may have cached what was going
+        return true;
+      }
     }
     throw conflict("resetSession", sessionKey);
   }
@@ -404,6 +424,7 @@ export class KvSessionStore implements SessionStore {
     if ((await this.#kv.get(metaKey(sessionKey))).value === null) return false;
     // Transcript first, meta last: a delete cut short by a crash leaves the session listed, and
     // deleting it again finishes the job.
+    this.#cache.drop(sessionKey);
     await this.#deleteAll(transcriptPrefix(sessionKey));
     for (let attempt = 0;; attempt++) {
       if (attempt === MAX_ATTEMPTS) throw conflict("deleteSession", sessionKey);
@@ -419,7 +440,24 @@ export class KvSessionStore implements SessionStore {
     }
     // Entries appended while the transcript was being deleted (appends stop once meta is gone).
     await this.#deleteAll(transcriptPrefix(sessionKey));
+    this.#cache.drop(sessionKey);
     return true;
+  }
+
+  /** New entries with their ids and timestamp. */
+  #made(entries: NewEntry[]): TranscriptEntry[] {
+    const ts = this.#clock.now();
+    return entries.map((e) => {
+      const entry: TranscriptEntry = { id: this.#nextId(), role: e.role, text: e.text, ts };
+      if (e.runId !== undefined) entry.runId = e.runId;
+      return entry;
+    });
+  }
+
+  /** Mirrors committed entries into the cache; long texts (stored split, maybe cut) drop it instead. */
+  #cached(sessionKey: string, entries: TranscriptEntry[]): void {
+    if (entries.some((e) => e.text.length > MAX_STRING_UNITS)) this.#cache.drop(sessionKey);
+    else this.#cache.append(sessionKey, entries);
   }
 
   /** The writes of one transcript entry: part 0 with the fields, then the rest of a long text. */
