@@ -287,7 +287,7 @@ export class Connection implements Subscriber {
     const expected = await this.#deps.token();
     if (expected !== undefined) {
       const given = p.auth?.token;
-      if (!given || !secretsEqual(given, expected)) {
+      if (!given || !(await secretsEqual(given, expected))) {
         const lockout = limiter.fail(this.#source);
         this.#log.warn("auth failed", { client: p.client.id, lockout: lockout > 0 });
         this.#fail(
