@@ -38,3 +38,12 @@ Deno.test("transcript cache stays within its bounds", () => {
   cache.drop("b");
   assert.equal(cache.size, 1);
 });
+
+Deno.test("transcript cache bounds the number of entries too", () => {
+  const cache = new TranscriptCache({ maxEntriesPerSession: 3, maxEntriesTotal: 4 });
+  cache.fill("a", [entry(1, "a"), entry(2, "b"), entry(3, "c"), entry(4, "d")], true);
+  assert.deepEqual(cache.read("a", 3, 100)?.map((e) => e.id), [2, 3, 4]);
+  assert.equal(cache.read("a", 4, 100), undefined, "trimmed, so no longer complete");
+  cache.fill("b", [entry(5, "e"), entry(6, "f")], true);
+  assert.equal(cache.size, 1, "five entries in all was too many: a was evicted");
+});

@@ -16,24 +16,29 @@ interface Tail {
 export interface TranscriptCacheOptions {
   /** Text kept per session (UTF-16 units); older entries fall off. @default 131_072 */
   maxCharsPerSession?: number;
-  /** Entries kept per session. @default 1_000 */
+  /** Entries kept per session (enough to cover a context budget of short messages). @default 10_000 */
   maxEntriesPerSession?: number;
   /** Text kept across all sessions; least recently used sessions are evicted past it. @default 4_194_304 */
   maxCharsTotal?: number;
+  /** Entries kept across all sessions (each costs ~100 bytes beyond its text). @default 50_000 */
+  maxEntriesTotal?: number;
 }
 
 /** The newest entries per session, least recently used evicted first. */
 export class TranscriptCache {
   #tails = new Map<string, Tail>();
   #total = 0;
+  #totalEntries = 0;
   #maxChars: number;
   #maxEntries: number;
   #maxTotal: number;
+  #maxTotalEntries: number;
 
   constructor(options: TranscriptCacheOptions = {}) {
     this.#maxChars = options.maxCharsPerSession ?? 131_072;
-    this.#maxEntries = options.maxEntriesPerSession ?? 1_000;
+    this.#maxEntries = options.maxEntriesPerSession ?? 10_000;
     this.#maxTotal = options.maxCharsTotal ?? 4_194_304;
+    this.#maxTotalEntries = options.maxEntriesTotal ?? 50_000;
   }
 
   /** Sessions cached now. */
@@ -73,6 +78,7 @@ export class TranscriptCache {
     for (const e of entries) tail.chars += e.text.length;
     this.#tails.set(session, tail);
     this.#total += tail.chars;
+    this.#totalEntries += tail.entries.length;
     this.#trim(tail);
     this.#evict();
   }
@@ -86,6 +92,7 @@ export class TranscriptCache {
       tail.chars += e.text.length;
       this.#total += e.text.length;
     }
+    this.#totalEntries += entries.length;
     this.#touch(session, tail);
     this.#trim(tail);
     this.#evict();
@@ -96,6 +103,7 @@ export class TranscriptCache {
     const tail = this.#tails.get(session);
     if (!tail) return;
     this.#total -= tail.chars;
+    this.#totalEntries -= tail.entries.length;
     this.#tails.delete(session);
   }
 
@@ -112,13 +120,15 @@ export class TranscriptCache {
       const gone = tail.entries.shift()!;
       tail.chars -= gone.text.length;
       this.#total -= gone.text.length;
+      this.#totalEntries--;
       tail.complete = false;
     }
   }
 
   #evict(): void {
     for (const [session] of this.#tails) {
-      if (this.#total <= this.#maxTotal || this.#tails.size <= 1) break;
+      const within = this.#total <= this.#maxTotal && this.#totalEntries <= this.#maxTotalEntries;
+      if (within || this.#tails.size <= 1) break;
       this.drop(session);
     }
   }
