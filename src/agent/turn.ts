@@ -60,14 +60,13 @@ export async function runTurn(
   let modelRef: string | undefined;
 
   try {
-    await store.beginTurn(sessionKey, messages);
+    const meta = await store.beginTurn(sessionKey, messages);
     events.publish("agent", {
       ...ids(),
       sessionKey,
       stream: "lifecycle",
       data: { phase: "start" },
     });
-    const meta = await store.getSession(sessionKey);
     modelRef = meta?.model ?? settings.model;
     if (!modelRef) {
       throw new GatehouseError(

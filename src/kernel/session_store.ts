@@ -86,8 +86,11 @@ export interface SessionStore {
   lookupIdempotency(sessionKey: string, idempotencyKey: string): Promise<string | undefined>;
   /** Every ingress entry not yet finished, in acceptance order. */
   pendingIngress(): Promise<IngressRecord[]>;
-  /** Writes the messages of a turn to the transcript and marks their ingress entries running. */
-  beginTurn(sessionKey: string, messages: InboundMessage[]): Promise<void>;
+  /**
+   * Writes the messages of a turn to the transcript and marks their ingress entries running.
+   * Returns the session as it was read for the commit (undefined when it no longer exists).
+   */
+  beginTurn(sessionKey: string, messages: InboundMessage[]): Promise<SessionMeta | undefined>;
   /** Appends entries during a turn (an assistant reply before steered input, a note). */
   append(sessionKey: string, entries: NewEntry[]): Promise<void>;
   /** Writes the final entries, clears the turn's ingress entries and adds token usage, in one commit. */

@@ -236,8 +236,11 @@ export class KvSessionStore implements SessionStore {
     return out.sort((a, b) => a.seq - b.seq);
   }
 
-  async beginTurn(sessionKey: string, messages: InboundMessage[]): Promise<void> {
-    if (messages.length === 0) return;
+  async beginTurn(
+    sessionKey: string,
+    messages: InboundMessage[],
+  ): Promise<SessionMeta | undefined> {
+    if (messages.length === 0) return await this.getSession(sessionKey);
     // Ids are fixed before the retry loop, so a retry rewrites the same keys.
     const made = messages.map((m): TranscriptEntry => ({
       id: this.#nextId(),
@@ -252,12 +255,15 @@ export class KvSessionStore implements SessionStore {
         metaKey(sessionKey),
         ...messages.map((m) => ingressKey(m.runId)),
       ]);
-      if (meta.value === null) return; // deleted: do not resurrect its transcript
+      if (meta.value === null) return undefined; // deleted: do not resurrect its transcript
       const writes = units.map((unit, i) => {
         const head = heads[i].value as StoredIngress | null;
         return head ? [...unit, put(heads[i].key, { ...head, status: "running" })] : unit;
       });
-      if (await this.#commit([meta], writes)) return this.#cached(sessionKey, made);
+      if (await this.#commit([meta], writes)) {
+        this.#cached(sessionKey, made);
+        return meta.value as SessionMeta;
+      }
     }
     throw conflict("beginTurn", sessionKey);
   }
