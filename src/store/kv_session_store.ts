@@ -28,6 +28,7 @@ import {
   transcriptPrefix,
 } from "./keys.ts";
 import { joinText, MAX_STRING_UNITS, splitText } from "./split.ts";
+import { GroupCommitter, type KvWrite } from "./group_commit.ts";
 import { TranscriptCache, type TranscriptCacheOptions } from "./transcript_cache.ts";
 
 /** Options of {@linkcode KvSessionStore}. */
@@ -67,16 +68,11 @@ interface IdemRecord {
 }
 
 /** One write or delete, with an upper estimate of what it costs in a commit. */
-interface Mutation {
-  key: Deno.KvKey;
-  bytes: number;
-  delete?: true;
-  value?: unknown;
-  expireIn?: number;
-}
+type Mutation = KvWrite;
 
 // Deno KV allows 1000 mutations and 800 KiB per atomic commit, and 10 keys per getMany.
 const MAX_MUTATIONS = 1000;
+const MAX_CHECKS = 100;
 const MAX_COMMIT_BYTES = 760 * 1024;
 const MAX_GET_MANY = 10;
 /** Transcript keys listed (values included) per round when deleting a transcript. */
@@ -138,10 +134,16 @@ export class KvSessionStore implements SessionStore {
   #ttlMs: number;
   #lastId = 0;
   #cache: TranscriptCache;
+  #group: GroupCommitter;
 
   constructor(kv: Deno.Kv, options: KvSessionStoreOptions) {
     this.#kv = kv;
     this.#cache = new TranscriptCache(options.cache);
+    this.#group = new GroupCommitter(kv, {
+      maxChecks: MAX_CHECKS,
+      maxMutations: MAX_MUTATIONS,
+      maxBytes: MAX_COMMIT_BYTES,
+    });
     this.#clock = options.clock;
     this.#ttlMs = options.idempotencyTtlMs;
   }
@@ -520,14 +522,7 @@ export class KvSessionStore implements SessionStore {
     }
     batches.push(batch);
     for (const mutations of batches) {
-      const op = this.#kv.atomic();
-      for (const c of checks) op.check(c);
-      for (const m of mutations) {
-        if (m.delete) op.delete(m.key);
-        else if (m.expireIn !== undefined) op.set(m.key, m.value, { expireIn: m.expireIn });
-        else op.set(m.key, m.value);
-      }
-      if (!(await op.commit()).ok) return false;
+      if (!(await this.#group.commit(checks, mutations))) return false;
     }
     return true;
   }
