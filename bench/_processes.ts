@@ -1,0 +1,282 @@
+/**
+ * The processes of a benchmark: the fake provider and the gateway, each its own process, so the
+ * CPU and memory of each can be read apart from this client's.
+ */
+import { GatewayClient } from "../src/cli/client.ts";
+import { flagsFor, freePort, ROOT } from "../tests/_helpers/gateway_process.ts";
+import { sleep } from "./_stats.ts";
+import { onHardStop } from "./_stop.ts";
+
+/** A running fake OpenAI server process. */
+export interface FakeServer extends AsyncDisposable {
+  /** Base URL including `/v1`. */
+  url: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `tests/_servers/openai.ts` as its own process and waits for its address line. */
+export async function startFake(options: { latencyMs?: number } = {}): Promise<FakeServer> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-net=127.0.0.1",
+      "tests/_servers/openai.ts",
+      "--port",
+      "0",
+      "--latency-ms",
+      String(options.latencyMs ?? 0),
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let line = "";
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  try {
+    while (!line.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("fake provider exited before printing its address");
+      line += value;
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  reader.cancel().catch(() => {});
+  const { url, port } = JSON.parse(line.slice(0, line.indexOf("\n"))) as {
+    url: string;
+    port: number;
+  };
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await child.status;
+    })();
+  const remove = onHardStop(stop);
+  return {
+    url,
+    port,
+    pid: child.pid,
+    stop: () => {
+      remove();
+      return stop();
+    },
+    [Symbol.asyncDispose]: () => {
+      remove();
+      return stop();
+    },
+  };
+}
+
+/** Options of {@linkcode benchConfig}. */
+export interface BenchConfigOptions {
+  /** The fake's base URL; without it no provider and no model are configured. */
+  fakeUrl?: string;
+  /** `agent.max_concurrent`. @default the gateway's default (8) */
+  maxConcurrent?: number;
+  /** `agent.queue.cap`. @default the gateway's default (20) */
+  queueCap?: number;
+  /** `log.level`. @default "warn" */
+  logLevel?: string;
+  /** `log.format`. @default "text" */
+  logFormat?: string;
+  /** `store.path`; `":memory:"` only as a diagnostic (no disk, not durable). @default the file */
+  storePath?: string;
+}
+
+/**
+ * A config for a bench gateway (GatewayProcess adds `[gateway] port`). The store is the default
+ * KV file in the home, on the same ext4 disk a real `~/.gatehouse` would be on.
+ */
+export function benchConfig(o: BenchConfigOptions = {}): string {
+  const lines = [`[log]`, `level = "${o.logLevel ?? "warn"}"`];
+  if (o.logFormat) lines.push(`format = "${o.logFormat}"`);
+  if (o.storePath) lines.push(`[store]`, `path = "${o.storePath}"`);
+  if (o.fakeUrl) {
+    lines.push(`[providers.fake]`, `kind = "openai"`, `base_url = "${o.fakeUrl}"`);
+  }
+  lines.push(`[agent]`);
+  if (o.fakeUrl) lines.push(`model = "fake/bench"`);
+  if (o.maxConcurrent !== undefined) lines.push(`max_concurrent = ${o.maxConcurrent}`);
+  if (o.queueCap !== undefined) lines.push(`[agent.queue]`, `cap = ${o.queueCap}`);
+  return lines.join("\n") + "\n";
+}
+
+/** Options of {@linkcode startGateway}. */
+export interface StartGatewayOptions {
+  /** Flags added before `main.ts` (e.g. `--inspect=127.0.0.1:0` for profiling). @default [] */
+  extraFlags?: string[];
+  /** Gives up waiting for `/readyz` after this long. @default 20_000 */
+  readyTimeoutMs?: number;
+  /** Extra environment of the gateway process (diagnostics such as `MALLOC_ARENA_MAX`). */
+  env?: Record<string, string>;
+  /** Keep stdout too, in `logs()` (V8's `--trace-gc` writes there). @default false */
+  captureStdout?: boolean;
+}
+
+/** A gateway process started by the bench. */
+export interface BenchGateway extends AsyncDisposable {
+  pid: number;
+  home: string;
+  port: number;
+  wsUrl: string;
+  httpUrl: string;
+  token: string;
+  /** The `deno run` flags it runs under (least privilege, as `gatehouse permissions` prints). */
+  flags: string[];
+  /** The last 64 KiB of its stderr. */
+  logs(): string;
+  /** Opens another authenticated client. */
+  connect(): Promise<GatewayClient>;
+  /**
+   * Why the process ended, when it ended before `stop()` (say, a signal from elsewhere on a shared
+   * machine); undefined while it runs or after a stop of ours.
+   */
+  died(): string | undefined;
+  /** SIGTERM, then SIGKILL after 10 s; removes the home. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `main.ts start` as a real subprocess the way `GatewayProcess` does (same flags from
+ * `flagsFor`, same temp-home layout, config with `[gateway] port` set), but keeps the child so
+ * its pid is known before any client connects, and accepts extra flags for profiling.
+ */
+export async function startGateway(
+  config: string,
+  options: StartGatewayOptions = {},
+): Promise<BenchGateway> {
+  const home = await Deno.makeTempDir({ prefix: "gatehouse-bench-" });
+  const port = freePort();
+  const configPath = `${home}/config.toml`;
+  await Deno.writeTextFile(configPath, `[gateway]\nport = ${port}\n${config}`);
+  const flags = await flagsFor(configPath, home);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...flags,
+      ...(options.extraFlags ?? []),
+      "main.ts",
+      "start",
+      "--config",
+      configPath,
+    ],
+    cwd: ROOT,
+    env: { GATEHOUSE_HOME: home, NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: options.captureStdout ? "piped" : "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      stderr = (stderr + text).slice(-65_536);
+    }
+  };
+  const pump = Promise.all([
+    drain(child.stderr),
+    options.captureStdout ? drain(child.stdout) : undefined,
+  ]).catch(() => {});
+  let exited = false;
+  let stopping = false;
+  let died: string | undefined;
+  const status = child.status.then((s) => {
+    exited = true;
+    if (!stopping) {
+      died = `gateway pid ${child.pid} exited on its own (code ${s.code}` +
+        `${s.signal ? `, signal ${s.signal}` : ""}); its last log lines:\n` +
+        stderr.split("\n").slice(-10).join("\n");
+    }
+    return s;
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      stopping = true;
+      if (!exited) {
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // already gone
+        }
+        const killer = setTimeout(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // already gone
+          }
+        }, 10_000);
+        await status;
+        clearTimeout(killer);
+      }
+      await pump;
+      await Deno.remove(home, { recursive: true }).catch(() => {});
+    })();
+  const remove = onHardStop(stop);
+
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+  while (true) {
+    if (exited) {
+      await stop();
+      throw new Error(`gateway exited before ready:\n${stderr}`);
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(
+        `gateway not ready within ${options.readyTimeoutMs ?? 20_000} ms:\n${stderr}`,
+      );
+    }
+    if (await readyzOk(httpUrl)) break;
+    await sleep(20);
+  }
+  const token = (await Deno.readTextFile(`${home}/token`)).trim();
+  const wsUrl = `ws://127.0.0.1:${port}/ws`;
+  return {
+    pid: child.pid,
+    home,
+    port,
+    wsUrl,
+    httpUrl,
+    token,
+    flags,
+    logs: () => stderr,
+    connect: () => GatewayClient.connect(wsUrl, { token, clientId: "bench" }),
+    died: () => died,
+    stop: () => {
+      remove();
+      return stop();
+    },
+    [Symbol.asyncDispose]: () => {
+      remove();
+      return stop();
+    },
+  };
+}
+
+/** Whether `GET /readyz` answers 200 now (false while nothing listens). */
+export async function readyzOk(httpUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${httpUrl}/readyz`);
+    await res.body?.cancel();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Throws with the gateway's exit and last logs if it ended on its own (load errors then say why). */
+export function assertAlive(gw: BenchGateway): void {
+  const died = gw.died();
+  if (died) throw new Error(died);
+}
