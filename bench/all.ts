@@ -85,13 +85,27 @@ async function codeState(): Promise<{ commit: string; dirty: string[] }> {
 }
 const codeBefore = await codeState();
 const results: Record<string, Json | { error: string }> = {};
+/** Machine-wide CPU ticks (all cores) and the share the hypervisor took (steal), from /proc/stat. */
+async function cpuTicks(): Promise<{ total: number; steal: number }> {
+  const f = (await Deno.readTextFile("/proc/stat")).split("\n")[0].trim().split(/\s+/).slice(1)
+    .map(Number);
+  return { total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+}
+/** Steal time during each bench, in % of the machine: CPU this VM wanted and did not get. */
+const stealOf: Record<string, number> = {};
+
 /** The code each bench ran against (before and after it), to tell which figures a change split. */
 const codeOf: Record<string, { before: string; after: string }> = {};
 const label = (c: { commit: string; dirty: string[] }) =>
   c.commit + (c.dirty.length ? `+${c.dirty.length} changed` : "");
 for (const s of selected) {
   const before = label(await codeState());
+  const t0 = await cpuTicks().catch(() => undefined);
   results[s.name] = await runScript(s.name, values.quick ? s.quick : []);
+  const t1 = await cpuTicks().catch(() => undefined);
+  if (t0 && t1 && t1.total > t0.total) {
+    stealOf[s.name] = Math.round((1000 * (t1.steal - t0.steal)) / (t1.total - t0.total)) / 10;
+  }
   codeOf[s.name] = { before, after: label(await codeState()) };
 }
 const codeAfter = await codeState();
@@ -208,6 +222,7 @@ const report = {
   date: new Date().toISOString(),
   quick: values.quick,
   code: { before: codeBefore, after: codeAfter, changedDuringRun: codeChanged, perBench: codeOf },
+  stealPercent: stealOf,
   machine,
   summary,
   results,
@@ -246,5 +261,10 @@ if (codeChanged) {
     );
   }
 }
+console.log(
+  `CPU steal (hypervisor) per bench, % of the machine: ${
+    Object.entries(stealOf).map(([n, v]) => `${n} ${v}`).join(", ")
+  }`,
+);
 console.log(`results written to ${values.out}`);
 emitJson({ bench: "all", quick: values.quick, code: codeBefore, codeChanged, summary });
