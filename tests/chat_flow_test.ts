@@ -249,17 +249,27 @@ Deno.test("chat.abort stops the running turn", async () => {
   assert.equal((await log.end(r1)).state, "aborted");
 });
 
-Deno.test("provider failures end the turn with an error that says what happened", async () => {
-  await using gw = await startTestGateway();
+Deno.test("a lone model is retried once; failing again ends the turn with what happened", async () => {
+  await using gw = await startTestGateway({ config: "[agent.failover]\nmax_wait_seconds = 0\n" });
   const c = await gw.client();
   const log = new EventLog(c);
   gw.fake.script({ fault: "server_error" });
   const r1 = await send(c, "agent:main:main", "hi");
-  const end = await log.end(r1);
+  const first = await log.end(r1);
+  assert.equal(first.state, "final", "the second pass over the chain answered");
+  assert.deepEqual(log.statuses(r1).map((s) => [s.model, s.reason, s.next]), [
+    ["fake/test-model", "server", "fake/test-model"],
+  ]);
+
+  gw.fake.script({ fault: "server_error" }, { fault: "rate_limit" });
+  const r2 = await send(c, "agent:main:main", "hi again");
+  const end = await log.end(r2);
   assert.equal(end.state, "error");
-  const err = end.error as { code: string; message: string };
+  const err = end.error as { code: string; message: string; retryable: boolean };
   assert.equal(err.code, "PROVIDER_ERROR");
-  assert.match(err.message, /fake\/test-model.*server/);
+  assert.match(err.message, /^model fake\/test-model failed \(rate_limit\): .*rate limited/);
+  assert.equal(err.retryable, true);
+  assert.equal(log.statuses(r2).at(-1)?.next, undefined, "the last status says nothing is left");
 });
 
 Deno.test("with no model configured the turn errors with how to configure one", async () => {

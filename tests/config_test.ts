@@ -127,7 +127,9 @@ Deno.test("parseConfig names the key path and the bad value", async (t) => {
 
   await t.step("a missing required key says what to set", () => {
     const err = configErrorOf(() => parseConfig("[providers.local]\n", "f.toml"));
-    assert.deepEqual(err.problems, ['providers.local.kind: missing: set it to "openai"']);
+    assert.deepEqual(err.problems, [
+      'providers.local.kind: missing: set it to one of "openai", "anthropic"',
+    ]);
   });
 });
 

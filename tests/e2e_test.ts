@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { GatewayClient, sendAndWait } from "../src/cli/client.ts";
 import { FakeOpenAI } from "./_servers/openai.ts";
+import { FakeAnthropic } from "./_servers/anthropic.ts";
 import { GatewayProcess, ROOT } from "./_helpers/gateway_process.ts";
 
 const providerConfig = (fake: FakeOpenAI) =>
@@ -80,7 +81,7 @@ Deno.test("the CLI on the same machine works without flags", async (t) => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /agent> echo: first line/);
     assert.match(r.stdout, /agent:main:cli:direct:me/);
-    assert.match(r.stdout, /model: fake\/e2e-model \(default\)/);
+    assert.match(r.stdout, /This session uses the configured models: fake\/e2e-model\./);
   });
 
   await t.step("sessions and status", async () => {
@@ -313,4 +314,58 @@ Deno.test("gatehouse permissions prints exactly the grants the config needs", as
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("under its computed flags the gateway fails over to Anthropic and runs tools there", async (t) => {
+  await using fake = await FakeOpenAI.start();
+  await using claude = await FakeAnthropic.start();
+  await using gp = await GatewayProcess.start({
+    config: providerConfig(fake) +
+      `fallbacks = ["claude/claude-e2e"]\n` +
+      `[providers.claude]\nkind = "anthropic"\nbase_url = "${claude.url}"\napi_key_env = "CLAUDE_KEY"\n`,
+    env: {
+      FAKE_KEY: "sk-test-key-e2e",
+      CLAUDE_KEY: "sk-ant-e2e",
+      ANTHROPIC_CUSTOM_HEADERS: "x-evil: 1",
+    },
+  });
+
+  await t.step("a rate-limited primary hands the turn to the fallback, visibly", async () => {
+    fake.script({ fault: "rate_limit", retryAfterSeconds: 2 });
+    const r = await gp.cli(["send", "over to you"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "echo: over to you");
+    assert.match(r.stderr, /\[fake\/e2e-model failed \(rate_limit\); trying claude\/claude-e2e\]/);
+    const sent = claude.requests.at(-1)!;
+    assert.equal(sent.authorization, "Bearer sk-ant-e2e");
+    assert.equal(sent.headers["x-evil"], undefined, "ANTHROPIC_* env cannot steer the SDK");
+  });
+
+  await t.step("gatehouse models shows the primary cooling down", async () => {
+    const r = await gp.cli(["models"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /fake\/e2e-model\s+primary\s+cooling down \d+s \(rate_limit, 1 in a row\)/,
+    );
+    assert.match(r.stdout, /claude\/claude-e2e\s+fallback\s+ready/);
+  });
+
+  await t.step("doctor checks the Anthropic provider with its own key header", async () => {
+    const r = await gp.cli(["doctor"], { env: { CLAUDE_KEY: "sk-ant-e2e", FAKE_KEY: "k" } });
+    assert.match(r.stdout, /^ok\s+provider claude\s/m, r.stdout);
+    assert.match(r.stdout, /^ok\s+model\s+fake\/e2e-model → claude\/claude-e2e/m);
+  });
+
+  await t.step("tool calls run through the Anthropic SDK in the real process", async () => {
+    claude.script(
+      { toolCalls: [{ id: "toolu_e2e", name: "time_now", input: { timezone: "UTC" } }] },
+      { text: "tool done" },
+    );
+    const r = await gp.cli(["send", "what time is it?"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "tool done");
+    const fed = claude.requests.at(-1)!.body.messages.at(-1)!.content as { content: unknown }[];
+    assert.match(JSON.stringify(fed[0].content), /utc: \d{4}-/);
+  });
 });

@@ -8,9 +8,10 @@ import {
   type Provider,
   ProviderError,
   silentLogger,
-  type TimerId,
 } from "../src/kernel/mod.ts";
 import { createOpenAIProvider, ProviderRegistry } from "../src/providers/mod.ts";
+import { FakeClock } from "./_helpers/fake_clock.ts";
+import { collect, failure, textOf } from "./_helpers/model_stream.ts";
 import { FakeOpenAI } from "./_servers/openai.ts";
 
 const KEY = "sk-test-0123456789abcdef";
@@ -22,7 +23,13 @@ function openai(
 ): Provider {
   return createOpenAIProvider(
     "openai",
-    { kind: "openai", base_url: fake.url, timeout_seconds: 30, ...options.config },
+    {
+      kind: "openai",
+      base_url: fake.url,
+      timeout_seconds: 30,
+      idle_timeout_seconds: 30,
+      ...options.config,
+    },
     { env: env(options.vars ?? {}), logger: silentLogger, clock: options.clock },
   );
 }
@@ -32,49 +39,6 @@ const ask = (text: string, extra: Partial<ModelRequest> = {}): ModelRequest => (
   messages: [{ role: "user", text }],
   ...extra,
 });
-
-async function collect(
-  events: AsyncIterable<ModelStreamEvent>,
-): Promise<ModelStreamEvent[]> {
-  const out: ModelStreamEvent[] = [];
-  for await (const e of events) out.push(e);
-  return out;
-}
-
-async function failure(events: AsyncIterable<ModelStreamEvent>): Promise<ProviderError> {
-  try {
-    await collect(events);
-  } catch (err) {
-    assert.ok(err instanceof ProviderError, `expected a ProviderError, got ${err}`);
-    return err;
-  }
-  assert.fail("the stream completed instead of failing");
-}
-
-/** A clock whose timers run only when the test advances it. */
-class ManualClock implements Clock {
-  #now = 0;
-  #next = 1;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  now = () => this.#now;
-  setTimeout = (fn: () => void, ms: number): TimerId => {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + ms, fn });
-    return id as unknown as TimerId;
-  };
-  clearTimeout = (id: TimerId) => {
-    this.#timers.delete(id as unknown as number);
-  };
-  advance(ms: number) {
-    this.#now += ms;
-    for (const [id, t] of [...this.#timers]) {
-      if (t.at <= this.#now && this.#timers.delete(id)) t.fn();
-    }
-  }
-  get pending() {
-    return this.#timers.size;
-  }
-}
 
 Deno.test("openai provider streams text deltas, then usage, then one done", async () => {
   await using fake = await FakeOpenAI.start();
@@ -88,16 +52,27 @@ Deno.test("openai provider streams text deltas, then usage, then one done", asyn
     { type: "text", delta: "lo " },
     { type: "text", delta: "there" },
     { type: "usage", inputTokens: 12, outputTokens: 3 },
-    { type: "done", stopReason: "stop" },
+    { type: "done", stopReason: "end" },
   ]);
 });
 
-Deno.test("openai provider reports the finish reason as the stop reason", async () => {
+Deno.test("openai provider maps finish reasons to stop reasons", async (t) => {
   await using fake = await FakeOpenAI.start();
-  fake.script({ text: "cut short", finishReason: "length" });
-  const events = await collect(openai(fake).stream(ask("hi"), new AbortController().signal));
-  assert.deepEqual(events.at(-1), { type: "done", stopReason: "length" });
-  assert.equal(events.filter((e) => e.type === "done").length, 1);
+  const provider = openai(fake);
+  const cases: [string, string][] = [
+    ["stop", "end"],
+    ["length", "max_tokens"],
+    ["tool_calls", "tool_use"],
+    ["content_filter", "content_filter"],
+  ];
+  for (const [finishReason, stopReason] of cases) {
+    await t.step(`${finishReason} is ${stopReason}`, async () => {
+      fake.script({ text: "some text", finishReason });
+      const events = await collect(provider.stream(ask("hi"), new AbortController().signal));
+      assert.deepEqual(events.at(-1), { type: "done", stopReason });
+      assert.equal(events.filter((e) => e.type === "done").length, 1);
+    });
+  }
 });
 
 Deno.test("openai provider echoes each request's own last user message by default", async () => {
@@ -108,10 +83,8 @@ Deno.test("openai provider echoes each request's own last user message by defaul
     collect(provider.stream(ask("from session a"), signal)),
     collect(provider.stream(ask("from session b"), signal)),
   ]);
-  const text = (events: ModelStreamEvent[]) =>
-    events.map((e) => (e.type === "text" ? e.delta : "")).join("");
-  assert.equal(text(a), "echo: from session a");
-  assert.equal(text(b), "echo: from session b");
+  assert.equal(textOf(a), "echo: from session a");
+  assert.equal(textOf(b), "echo: from session b");
 });
 
 Deno.test("openai provider sends the system prompt and messages in order", async () => {
@@ -143,6 +116,112 @@ Deno.test("openai provider sends the system prompt and messages in order", async
   assert.equal(body.stream, true);
   assert.deepEqual(body.stream_options, { include_usage: true });
   assert.equal(body.max_tokens, 64);
+  assert.equal(body.tools, undefined);
+});
+
+Deno.test("openai provider sends tool specs as function tools", async () => {
+  await using fake = await FakeOpenAI.start();
+  const parameters = {
+    type: "object",
+    properties: { city: { type: "string" } },
+    required: ["city"],
+  };
+  await collect(
+    openai(fake).stream(
+      ask("weather?", {
+        tools: [{ name: "get_weather", description: "Current weather in a city", parameters }],
+      }),
+      new AbortController().signal,
+    ),
+  );
+  assert.deepEqual(fake.requests[0].body.tools, [{
+    type: "function",
+    function: { name: "get_weather", description: "Current weather in a city", parameters },
+  }]);
+
+  await collect(openai(fake).stream(ask("no tools", { tools: [] }), new AbortController().signal));
+  assert.equal(fake.requests[1].body.tools, undefined);
+});
+
+Deno.test("openai provider reassembles streamed tool-call deltas into whole calls", async () => {
+  await using fake = await FakeOpenAI.start();
+  fake.script({
+    text: "Let me check.",
+    toolCalls: [
+      { id: "call_1", name: "get_weather", arguments: '{"city":"Paris"}' },
+      { id: "call_2", name: "get_time", arguments: '{"tz":"Europe/Paris"}' },
+    ],
+    usage: { prompt_tokens: 20, completion_tokens: 9 },
+  });
+  const events = await collect(openai(fake).stream(ask("weather?"), new AbortController().signal));
+  assert.equal(textOf(events), "Let me check.");
+  // Whole calls once the stream has finished, after usage and right before done.
+  assert.deepEqual(events.slice(-4), [
+    { type: "usage", inputTokens: 20, outputTokens: 9 },
+    {
+      type: "tool_call",
+      call: { id: "call_1", name: "get_weather", arguments: '{"city":"Paris"}' },
+    },
+    {
+      type: "tool_call",
+      call: { id: "call_2", name: "get_time", arguments: '{"tz":"Europe/Paris"}' },
+    },
+    { type: "done", stopReason: "tool_use" },
+  ]);
+});
+
+Deno.test("openai provider sends assistant tool calls and their results on the wire", async () => {
+  await using fake = await FakeOpenAI.start();
+  await collect(
+    openai(fake).stream(
+      {
+        model: "gpt-4.1",
+        messages: [
+          { role: "user", text: "weather in Paris and Rome?" },
+          {
+            role: "assistant",
+            text: "",
+            toolCalls: [
+              { id: "call_1", name: "get_weather", arguments: '{"city":"Paris"}' },
+              { id: "toolu_01:x", name: "get_weather", arguments: '{"city":"Rome"' },
+            ],
+            reasoning: [{ text: "thinking about it", signature: "sig" }],
+          },
+          {
+            role: "tool",
+            results: [
+              { callId: "call_1", name: "get_weather", content: "sunny", isError: false },
+              { callId: "toolu_01:x", name: "get_weather", content: "bad JSON", isError: true },
+            ],
+          },
+          { role: "assistant", text: "Paris is sunny.", toolCalls: [] },
+        ],
+      },
+      new AbortController().signal,
+    ),
+  );
+  assert.deepEqual(fake.requests[0].body.messages, [
+    { role: "user", content: "weather in Paris and Rome?" },
+    {
+      role: "assistant",
+      content: null,
+      tool_calls: [
+        {
+          id: "call_1",
+          type: "function",
+          function: { name: "get_weather", arguments: '{"city":"Paris"}' },
+        },
+        {
+          id: "toolu_01:x",
+          type: "function",
+          function: { name: "get_weather", arguments: '{"city":"Rome"' },
+        },
+      ],
+    },
+    { role: "tool", tool_call_id: "call_1", content: "sunny" },
+    { role: "tool", tool_call_id: "toolu_01:x", content: "bad JSON" },
+    { role: "assistant", content: "Paris is sunny." },
+  ]);
 });
 
 Deno.test("openai provider sends the bearer key from the configured env var", async (t) => {
@@ -285,18 +364,52 @@ Deno.test("openai provider ends a stalled stream as aborted when the signal abor
   });
 });
 
-Deno.test("openai provider fails with timeout when a stream stays silent for timeout_seconds", async () => {
+Deno.test("openai provider times the response start and the silences after it apart", async (t) => {
   await using fake = await FakeOpenAI.start();
-  fake.script({ text: "partial", fault: "stall" });
-  const clock = new ManualClock();
-  const provider = openai(fake, { config: { timeout_seconds: 5 }, clock });
-  const it = provider.stream(ask("hi"), new AbortController().signal)[Symbol.asyncIterator]();
-  assert.deepEqual((await it.next()).value, { type: "text", delta: "partial" });
-  const next = it.next();
-  clock.advance(4_999);
-  clock.advance(1);
-  await assert.rejects(next, (err) => err instanceof ProviderError && err.kind === "timeout");
-  assert.equal(clock.pending, 0);
+  const config = { timeout_seconds: 30, idle_timeout_seconds: 5 };
+  const signal = new AbortController().signal;
+
+  await t.step("a stream silent for idle_timeout_seconds after it started", async () => {
+    fake.script({ text: "partial", fault: "stall" });
+    const clock = new FakeClock();
+    const it = openai(fake, { config, clock }).stream(ask("hi"), signal)[Symbol.asyncIterator]();
+    assert.deepEqual((await it.next()).value, { type: "text", delta: "partial" });
+    const next = it.next().then(
+      () => assert.fail("the stream went on"),
+      (e: unknown) => e,
+    );
+    await clock.advance(4_999);
+    assert.equal(clock.pending, 1);
+    await clock.advance(1);
+    const err = await next;
+    assert.ok(err instanceof ProviderError);
+    assert.equal(err.kind, "timeout");
+    assert.equal(
+      err.message,
+      "provider openai: the stream went silent for 5s: raise idle_timeout_seconds in [providers.openai] if the model pauses that long",
+    );
+    assert.equal(clock.pending, 0);
+  });
+
+  await t.step(
+    "a response that has not started gets timeout_seconds, not the idle limit",
+    async () => {
+      fake.script({ text: "late", delayMs: 60_000 });
+      const clock = new FakeClock();
+      const stream = openai(fake, { config, clock }).stream(ask("hi"), signal);
+      const result = failure(stream);
+      await clock.advance(10_000); // twice the idle limit: still waiting for the start
+      assert.equal(clock.pending, 1);
+      await clock.advance(20_000);
+      const err = await result;
+      assert.equal(err.kind, "timeout");
+      assert.equal(
+        err.message,
+        "provider openai: no response for 30s: raise timeout_seconds in [providers.openai] if the model is slow",
+      );
+      assert.equal(clock.pending, 0);
+    },
+  );
 });
 
 Deno.test("openai provider stops the request when the consumer stops reading", async () => {
@@ -377,11 +490,17 @@ Deno.test("fake openai keeps only the most recent requests", async () => {
 Deno.test("provider registry resolves <provider>/<model> refs", async (t) => {
   const registry = new ProviderRegistry(
     {
-      openai: { kind: "openai", api_key_env: "OPENAI_API_KEY", timeout_seconds: 120 },
+      openai: {
+        kind: "openai",
+        api_key_env: "OPENAI_API_KEY",
+        timeout_seconds: 120,
+        idle_timeout_seconds: 60,
+      },
       openrouter: {
         kind: "openai",
         base_url: "https://openrouter.ai/api/v1",
         timeout_seconds: 120,
+        idle_timeout_seconds: 60,
       },
     },
     { env: env({}), logger: silentLogger },

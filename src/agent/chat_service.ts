@@ -13,6 +13,7 @@ import {
   type SessionStore,
 } from "../kernel/mod.ts";
 import { type DropReason, type LaneItem, LaneScheduler, type SubmitOutcome } from "../lanes/mod.ts";
+import type { CommandHandler } from "./commands.ts";
 import { runTurn, type TurnDeps } from "./turn.ts";
 
 /** A message offered to the gateway by a channel. */
@@ -36,7 +37,8 @@ export interface SendResult {
 
 /** Options of {@linkcode ChatService}. */
 export interface ChatServiceOptions extends TurnDeps {
-  clock: Clock;
+  /** Answers chat commands (`/model`) before a message is recorded; none when unset. */
+  commands?: CommandHandler;
   lanes: {
     maxConcurrent: number;
     timeoutMs: number;
@@ -57,6 +59,7 @@ export class ChatService {
   #log: Logger;
   #clock: Clock;
   #defaultMode: QueueMode;
+  #commands: CommandHandler | undefined;
   #accepting = true;
 
   constructor(options: ChatServiceOptions) {
@@ -65,6 +68,7 @@ export class ChatService {
     this.#log = options.logger;
     this.#clock = options.clock;
     this.#defaultMode = options.lanes.defaultMode;
+    this.#commands = options.commands;
     this.lanes = new LaneScheduler<InboundMessage>({
       clock: options.clock,
       logger: options.logger,
@@ -89,6 +93,18 @@ export class ChatService {
     if (problem) throw new GatehouseError("INVALID_REQUEST", problem);
     if (input.text.trim() === "") {
       throw new GatehouseError("INVALID_REQUEST", "message is empty: send some text");
+    }
+    const answer = await this.#commands?.(input.sessionKey, input.text);
+    if (answer !== undefined) {
+      // A command: answered now, on no lane, and kept out of the transcript and the model context.
+      const runId = crypto.randomUUID();
+      this.#events.publish("chat", {
+        runId,
+        sessionKey: input.sessionKey,
+        state: "final",
+        message: { role: "assistant", text: answer },
+      });
+      return { runId, status: "accepted", duplicate: false };
     }
     const message: InboundMessage = {
       runId: crypto.randomUUID(),

@@ -2,6 +2,7 @@
 import { MAIN_SESSION_KEY, sessionKeyProblem } from "../kernel/mod.ts";
 import { ClientError, type GatewayClient, sendAndWait } from "./client.ts";
 import { type Command, parse, UsageError } from "./command.ts";
+import { statusLine, toolLine } from "./run_lines.ts";
 import { sessionTable } from "./sessions.ts";
 import { connectTarget, TARGET_OPTIONS, TARGET_USAGE, type TargetFlags } from "./target.ts";
 
@@ -67,28 +68,6 @@ async function slash(
       console.log(sessionTable(r.sessions));
       break;
     }
-    case "/model": {
-      if (!arg) {
-        // deno-lint-ignore no-explicit-any
-        const r = await client.request<any>("sessions.list", {});
-        // deno-lint-ignore no-explicit-any
-        const s = r.sessions.find((x: any) => x.key === state.session);
-        // deno-lint-ignore no-explicit-any
-        const st = await client.request<any>("status", {});
-        console.log(`model: ${s?.model ?? `${st.model ?? "none configured"} (default)`}`);
-        break;
-      }
-      try {
-        await client.request("sessions.patch", {
-          sessionKey: state.session,
-          model: arg === "default" ? null : arg,
-        });
-        console.log(arg === "default" ? "model: back to the default" : `model: ${arg}`);
-      } catch (err) {
-        console.log((err as Error).message);
-      }
-      break;
-    }
     default:
       console.log(`unknown command ${cmd}; ${HELP}`);
   }
@@ -138,7 +117,8 @@ ${TARGET_USAGE}`,
           prompt();
           continue;
         }
-        if (line.startsWith("/")) {
+        // `/model` is answered by the gateway (as on every channel), so it is sent as a message.
+        if (line.startsWith("/") && !/^\/models?(\s|$)/.test(line)) {
           if (!(await slash(client, line, state))) break;
           prompt();
           continue;
@@ -146,8 +126,20 @@ ${TARGET_USAGE}`,
         running = true;
         write("agent> ");
         try {
-          const r = await sendAndWait(client, { sessionKey: state.session, message: line }, write);
-          if (r.state === "final") write("\n");
+          let streamed = false;
+          const r = await sendAndWait(client, { sessionKey: state.session, message: line }, {
+            onDelta: (text) => {
+              streamed = true;
+              write(text);
+            },
+            onStatus: (s, text) => write(`\n${statusLine(s)}\nagent> ${text}`),
+            onTool: (d) => {
+              const shown = toolLine(d);
+              if (shown) write(`\n${shown}\n`);
+            },
+          });
+          // Answers the gateway gives at once (`/model`) come whole, with no deltas.
+          if (r.state === "final") write(streamed ? "\n" : `${r.text}\n`);
           else write(`\n[${r.state}: ${r.error?.message ?? "no reply"}]\n`);
         } catch (err) {
           if (err instanceof ClientError && err.code === "CLOSED") throw err;

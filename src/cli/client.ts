@@ -186,19 +186,30 @@ export function isForRun(payload: Record<string, unknown>, runId: string): boole
     (Array.isArray(payload.runIds) && (payload.runIds as string[]).includes(runId));
 }
 
-/** Sends one message and resolves with the run's end state. `onDelta` sees streamed text. */
+/** What a caller of {@linkcode sendAndWait} may watch while the run goes on. */
+export interface RunWatchers {
+  /** A piece of streamed reply text. */
+  onDelta?: (text: string) => void;
+  /** A failover or compaction; `text` is the reply so far (text of a failed model is dropped). */
+  onStatus?: (status: Record<string, unknown>, text: string) => void;
+  /** A tool call starting or finishing (the `data` of an `agent` event on the `tool` stream). */
+  onTool?: (data: Record<string, unknown>) => void;
+}
+
+/** Sends one message and resolves with the run's end state (final, aborted or error). */
 export async function sendAndWait(
   client: GatewayClient,
   params: { sessionKey: string; message: string; queueMode?: string; idempotencyKey?: string },
-  onDelta?: (text: string) => void,
+  watch: RunWatchers | ((text: string) => void) = {},
 ): Promise<
   { runId: string; state: string; text: string; error?: { code: string; message: string } }
 > {
+  const watchers = typeof watch === "function" ? { onDelta: watch } : watch;
   const buffered: EventFrame[] = [];
   let runId: string | undefined;
   let settle: (e: EventFrame) => void = (e) => buffered.push(e);
   const off = client.onEvent((e) => {
-    if (e.event === "chat") settle(e);
+    if (e.event === "chat" || (e.event === "agent" && e.payload.stream === "tool")) settle(e);
   });
   try {
     const ack = await client.request<{ runId: string }>("chat.send", {
@@ -213,9 +224,12 @@ export async function sendAndWait(
       settle = (e) => {
         const p = e.payload;
         if (!isForRun(p, runId!)) return;
-        if (p.state === "delta") onDelta?.(String(p.deltaText ?? ""));
-        else {
-          const message = p.message as { text?: string } | undefined;
+        const message = p.message as { text?: string } | undefined;
+        if (e.event === "agent") watchers.onTool?.(p.data as Record<string, unknown>);
+        else if (p.state === "delta") watchers.onDelta?.(String(p.deltaText ?? ""));
+        else if (p.state === "status") {
+          watchers.onStatus?.(p.status as Record<string, unknown>, message?.text ?? "");
+        } else {
           resolve({
             runId: runId!,
             state: String(p.state),

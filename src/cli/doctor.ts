@@ -2,7 +2,13 @@
 import { type EnvReader, loadConfig, type LoadedConfig } from "../config/mod.ts";
 import { bindHost } from "../gateway/bind.ts";
 import { ConfigError } from "../kernel/mod.ts";
-import { DEFAULT_BASE_URL, gatewayNeeds, missingNeeds, toFlags } from "../permissions/mod.ts";
+import {
+  DEFAULT_BASE_URL,
+  gatewayNeeds,
+  missingNeeds,
+  needFlag,
+  toFlags,
+} from "../permissions/mod.ts";
 import { type Command, parse } from "./command.ts";
 
 type Level = "ok" | "warn" | "fail";
@@ -49,7 +55,7 @@ function checkPermissions(loaded: LoadedConfig, out: Check[]) {
     out.push({
       level: n.for === "core" && n.kind !== "env" ? "fail" : "warn",
       what: "permissions",
-      detail: `--allow-${n.kind}=${n.value} not granted (needed by ${n.for}); run with: ${
+      detail: `${needFlag(n)} not granted (needed by ${n.for}); run with: ${
         toFlags(needs).join(" ")
       }`,
     });
@@ -165,7 +171,10 @@ async function checkProviders(loaded: LoadedConfig, env: EnvReader, out: Check[]
       detail:
         `agent.model is not set: turns will fail until you add [providers.<id>] and agent.model = "<id>/<model>" to ${loaded.path}`,
     });
-  } else out.push({ level: "ok", what: "model", detail: config.agent.model });
+  } else {
+    const chain = [config.agent.model, ...config.agent.fallbacks].join(" → ");
+    out.push({ level: "ok", what: "model", detail: chain });
+  }
   for (const [id, p] of Object.entries(config.providers)) {
     const base = (p.base_url ?? DEFAULT_BASE_URL[p.kind]).replace(/\/$/, "");
     const key = p.api_key_env ? env(p.api_key_env) : undefined;
@@ -177,11 +186,15 @@ async function checkProviders(loaded: LoadedConfig, env: EnvReader, out: Check[]
       });
       continue;
     }
+    // Anthropic's API root has no /v1 and takes its key in x-api-key.
+    const models = p.kind === "anthropic" ? `${base}/v1/models` : `${base}/models`;
+    const headers: Record<string, string> = !key
+      ? {}
+      : p.kind === "anthropic"
+      ? { "x-api-key": key, "anthropic-version": "2023-06-01" }
+      : { authorization: `Bearer ${key}` };
     try {
-      const res = await fetch(`${base}/models`, {
-        headers: key ? { authorization: `Bearer ${key}` } : {},
-        signal: AbortSignal.timeout(5000),
-      });
+      const res = await fetch(models, { headers, signal: AbortSignal.timeout(5000) });
       await res.body?.cancel();
       if (res.ok) out.push({ level: "ok", what: `provider ${id}`, detail: `${base} answers` });
       else if (res.status === 401 || res.status === 403) {
@@ -193,7 +206,7 @@ async function checkProviders(loaded: LoadedConfig, env: EnvReader, out: Check[]
       } else {out.push({
           level: "warn",
           what: `provider ${id}`,
-          detail: `${base}/models answered HTTP ${res.status}`,
+          detail: `${models} answered HTTP ${res.status}`,
         });}
     } catch (err) {
       out.push({

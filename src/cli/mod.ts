@@ -6,6 +6,7 @@ import { VERSION } from "../version.ts";
 import { chat } from "./chat.ts";
 import { type Command, processEnv, report } from "./command.ts";
 import { doctor } from "./doctor.ts";
+import { models } from "./models.ts";
 import { permissions } from "./permissions.ts";
 import { send } from "./send.ts";
 import { sessions } from "./sessions.ts";
@@ -13,7 +14,17 @@ import { start } from "./start.ts";
 import { status } from "./status.ts";
 import { token } from "./token.ts";
 
-const COMMANDS: Command[] = [start, chat, send, sessions, status, token, doctor, permissions];
+const COMMANDS: Command[] = [
+  start,
+  chat,
+  send,
+  sessions,
+  models,
+  status,
+  token,
+  doctor,
+  permissions,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,6 +1,6 @@
 /** `gatehouse permissions`: the least `--allow-*` flags the config needs. */
 import { loadConfig } from "../config/mod.ts";
-import { gatewayNeeds, toFlags } from "../permissions/mod.ts";
+import { gatewayNeeds, needFlag, toFlags } from "../permissions/mod.ts";
 import { type Command, parse } from "./command.ts";
 
 export const permissions: Command = {
@@ -27,7 +27,7 @@ grants exactly what the gateway needs and nothing else.
     const needs = gatewayNeeds(loaded);
     if (values.json) console.log(JSON.stringify({ flags: toFlags(needs), needs }, null, 2));
     else if (values.explain) {
-      for (const n of needs) console.log(`${`--allow-${n.kind}=${n.value}`.padEnd(48)} ${n.for}`);
+      for (const n of needs) console.log(`${needFlag(n).padEnd(48)} ${n.for}`);
     } else console.log(toFlags(needs).join(" "));
     return 0;
   },

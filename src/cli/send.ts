@@ -1,6 +1,7 @@
 /** `gatehouse send`: one turn from the command line. */
 import { MAIN_SESSION_KEY, sessionKeyProblem } from "../kernel/mod.ts";
 import { sendAndWait } from "./client.ts";
+import { statusLine } from "./run_lines.ts";
 import { type Command, parse, UsageError } from "./command.ts";
 import { connectTarget, TARGET_OPTIONS, TARGET_USAGE, type TargetFlags } from "./target.ts";
 
@@ -37,7 +38,7 @@ ${TARGET_USAGE}`,
         sessionKey,
         message: text,
         ...(values["queue-mode"] ? { queueMode: values["queue-mode"] as string } : {}),
-      });
+      }, { onStatus: (s) => console.error(`gatehouse: ${statusLine(s)}`) });
       if (r.state === "final") {
         console.log(r.text);
         return 0;

@@ -29,7 +29,11 @@ ${TARGET_USAGE}`,
         }, pid ${s.pid}`,
         `memory    ${(s.memory.rssBytes / 1048576).toFixed(1)} MiB RSS`,
         `clients   ${s.connections} connected`,
-        `model     ${s.model ?? "none configured (set agent.model)"}`,
+        `model     ${s.model ?? "none configured (set agent.model)"}${
+          s.fallbacks?.length ? `, then ${s.fallbacks.join(", ")}` : ""
+        }`,
+        `tools     ${s.tools?.length ? s.tools.join(", ") : "none"}`,
+        `usage     ${s.usage.inputTokens} tokens in, ${s.usage.outputTokens} out, over ${s.usage.sessions} sessions`,
         `lanes     ${s.lanes.running} running, ${s.lanes.queued} queued, ${s.lanes.waitingForSlot} waiting for a slot`,
         `config    ${s.config.found ? s.config.path : "embedded defaults (no config file)"}`,
         `store     ${s.store}`,

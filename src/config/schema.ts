@@ -69,9 +69,18 @@ const modelRef = z.string().regex(
   'must be "<provider>/<model>", for example "openai/gpt-4.1-mini"',
 );
 
+const failover = z.object({
+  /** Passes over the model chain before a turn gives up (a strict session model gets one retry per pass). */
+  rounds: z.number().int().min(1).max(5).default(2),
+  /** Longest wait between passes; a provider's retry-after is honoured up to this. */
+  max_wait_seconds: seconds(0, 300).default(30),
+});
+
 const agent = z.object({
   /** The model for turns, `<provider>/<model>`; empty means none configured yet. */
   model: modelRef.optional(),
+  /** Models tried in order when the one before fails (rate limit, outage, stall); per turn. */
+  fallbacks: z.array(modelRef).max(8).default([]),
   system_prompt: z.string().max(32_768).default(
     "You are Gatehouse, a personal assistant. Answer concisely.",
   ),
@@ -83,17 +92,27 @@ const agent = z.object({
   context_tokens: z.number().int().min(256).max(2_000_000).default(16_000),
   /** Output token cap sent with each request; unset leaves it to the provider. */
   max_output_tokens: z.number().int().min(1).max(1_000_000).optional(),
+  /** Extended-thinking budget in tokens for models that support it (Anthropic); 0 is off, else at least 1024. */
+  thinking_tokens: z.number().int().min(0).max(200_000).refine((n) => n === 0 || n >= 1024, {
+    message: "must be 0 (off) or at least 1024",
+  }).default(0),
+  /** Rounds of tool calls one turn may make before it is stopped with a note. */
+  max_tool_iterations: z.number().int().min(1).max(100).default(12),
   queue: queue.prefault({}),
+  failover: failover.prefault({}),
 });
 
 const provider = z.object({
-  kind: z.enum(["openai"]),
-  /** API root; any OpenAI-compatible server (Ollama, OpenRouter, vLLM) works. */
+  /** `openai` (also any OpenAI-compatible server: Ollama, OpenRouter, vLLM) or `anthropic`. */
+  kind: z.enum(["openai", "anthropic"]),
+  /** API root; unset uses the vendor's. */
   base_url: z.string().url().optional(),
   /** Env var holding the API key; unset for servers that need none. */
   api_key_env: envName.optional(),
-  /** Request timeout. */
+  /** Seconds to wait for a response to start. */
   timeout_seconds: seconds(1, 3600).default(120),
+  /** A stream that sends nothing for this long is aborted; counts as a timeout and fails over. */
+  idle_timeout_seconds: seconds(1, 3600).default(60),
 });
 
 const log = z.object({
@@ -113,19 +132,28 @@ export const configSchema = z.object({
   ).default({}),
   log: log.prefault({}),
 }).superRefine((cfg, ctx) => {
-  const model = cfg.agent.model;
-  if (model?.includes("/")) {
-    const id = model.slice(0, model.indexOf("/"));
+  const refs: [string, (string | number)[]][] = [];
+  if (cfg.agent.model) refs.push([cfg.agent.model, ["agent", "model"]]);
+  cfg.agent.fallbacks.forEach((ref, i) => refs.push([ref, ["agent", "fallbacks", i]]));
+  for (const [ref, path] of refs) {
+    const id = ref.slice(0, ref.indexOf("/"));
     if (!cfg.providers[id]) {
       const known = Object.keys(cfg.providers);
       ctx.addIssue({
         code: "custom",
-        path: ["agent", "model"],
+        path,
         message:
           `names provider "${id}", which is not configured: add a [providers.${id}] section` +
           (known.length ? ` or use one of: ${known.join(", ")}` : ""),
       });
     }
+  }
+  if (cfg.agent.fallbacks.length && !cfg.agent.model) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["agent", "fallbacks"],
+      message: "fallbacks need a primary: set agent.model as well",
+    });
   }
 });
 

@@ -1,6 +1,7 @@
 /** The control-plane methods: each with its required scope, its params schema and its handler. */
 import { z } from "zod";
 import type { ChatService } from "../agent/chat_service.ts";
+import type { ModelCatalog } from "../providers/catalog.ts";
 import {
   type EventSink,
   GatehouseError,
@@ -28,8 +29,8 @@ export interface MethodDeps {
   chat: ChatService;
   store: SessionStore;
   events: EventSink;
-  /** Checks a `<provider>/<model>` reference; returns the problem or undefined. */
-  modelProblem(ref: string): string | undefined;
+  /** The configured models: checks session picks, lists models and cooldowns. */
+  catalog: ModelCatalog;
   status(): Record<string, unknown>;
   health(): Record<string, unknown>;
 }
@@ -63,6 +64,17 @@ function sessionView(s: SessionMeta, chat: ChatService) {
   };
 }
 
+/** Tokens used across sessions (what `status` reports). */
+function usageTotals(sessions: SessionMeta[]) {
+  let inputTokens = 0;
+  let outputTokens = 0;
+  for (const s of sessions) {
+    inputTokens += s.inputTokens;
+    outputTokens += s.outputTokens;
+  }
+  return { sessions: sessions.length, inputTokens, outputTokens };
+}
+
 const notFound = (key: string) =>
   new GatehouseError(
     "NOT_FOUND",
@@ -74,7 +86,15 @@ export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
   const { chat, store } = deps;
   const table: Record<string, MethodSpec> = {
     "health": method("operator.read", noParams, () => deps.health()),
-    "status": method("operator.read", noParams, () => deps.status()),
+    "status": method("operator.read", noParams, async () => ({
+      ...deps.status(),
+      usage: usageTotals(await store.listSessions()),
+    })),
+    "models.list": method("operator.read", noParams, async () => {
+      // Models sessions picked are listed too, so their cooldowns show.
+      const picked = (await store.listSessions()).flatMap((s) => s.model ? [s.model] : []);
+      return { models: deps.catalog.list(picked) };
+    }),
     "chat.send": method(
       "operator.write",
       z.object({
@@ -107,6 +127,8 @@ export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
             text: e.text,
             ts: e.ts,
             ...(e.runId ? { runId: e.runId } : {}),
+            ...(e.tool ? { tool: e.tool } : {}),
+            ...(e.covers !== undefined ? { covers: e.covers } : {}),
           })),
         };
       },
@@ -135,7 +157,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
       }),
       async (p) => {
         if (p.model) {
-          const problem = deps.modelProblem(p.model);
+          const problem = deps.catalog.problem(p.model);
           if (problem) throw new GatehouseError("INVALID_REQUEST", `params.model: ${problem}`);
         }
         const existed = await store.getSession(p.sessionKey);

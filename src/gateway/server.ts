@@ -3,11 +3,21 @@
  * them together, then serves HTTP and the WebSocket until stopped.
  */
 import { ChatService } from "../agent/chat_service.ts";
-import type { ModelResolver } from "../agent/turn.ts";
 import type { EnvReader, LoadedConfig } from "../config/mod.ts";
-import { type Clock, GatehouseError, type Logger, systemClock } from "../kernel/mod.ts";
-import { gatewayNeeds, missingNeeds, type Need, toFlags } from "../permissions/mod.ts";
+import {
+  type Clock,
+  GatehouseError,
+  type Logger,
+  type ModelResolver,
+  systemClock,
+} from "../kernel/mod.ts";
+import { gatewayNeeds, missingNeeds, type Need, needFlag, toFlags } from "../permissions/mod.ts";
 import { ProviderRegistry } from "../providers/mod.ts";
+import { ModelCatalog } from "../providers/catalog.ts";
+import { CooldownBook } from "../providers/cooldown.ts";
+import { Failover } from "../providers/failover.ts";
+import { sessionStatusTool, timeNowTool, ToolRegistry } from "../tools/mod.ts";
+import { createCommands } from "../agent/commands.ts";
 import { KvSessionStore } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
@@ -92,7 +102,7 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
 }
 
 function describe(needs: Need[]): string {
-  return needs.map((n) => `--allow-${n.kind}=${n.value}`).join(" ");
+  return needs.map(needFlag).join(" ");
 }
 
 async function serve(
@@ -141,17 +151,37 @@ async function serve(
     },
   };
   const hub = new EventHub();
+  const cooldowns = new CooldownBook(clock);
+  const catalog = new ModelCatalog({
+    primary: config.agent.model,
+    fallbacks: config.agent.fallbacks,
+    models,
+    cooldowns,
+    clock,
+  });
+  const tools = new ToolRegistry([timeNowTool(clock), sessionStatusTool({ store, clock })]);
   const chat = new ChatService({
     store,
     events: hub,
-    models,
+    failover: new Failover({
+      models,
+      cooldowns,
+      clock,
+      rounds: config.agent.failover.rounds,
+      maxWaitMs: config.agent.failover.max_wait_seconds * 1000,
+    }),
+    tools,
+    commands: createCommands({ store, catalog, events: hub }),
     logger,
     clock,
     settings: {
       model: config.agent.model,
+      fallbacks: config.agent.fallbacks,
       systemPrompt: config.agent.system_prompt,
       contextTokens: config.agent.context_tokens,
       maxOutputTokens: config.agent.max_output_tokens,
+      thinkingTokens: config.agent.thinking_tokens,
+      maxToolIterations: config.agent.max_tool_iterations,
       configPath: loaded.path,
     },
     lanes: {
@@ -173,6 +203,8 @@ async function serve(
     memory: { rssBytes: Deno.memoryUsage().rss },
     connections: connections.size,
     model: config.agent.model ?? null,
+    fallbacks: config.agent.fallbacks,
+    tools: tools.names(),
     providers: registry.ids().map((id) => ({
       id,
       kind: config.providers[id].kind,
@@ -189,11 +221,7 @@ async function serve(
     events: hub,
     status,
     health: () => ({ ok: true, ready, uptimeMs: clock.now() - startedAt }),
-    modelProblem(ref) {
-      if (!/^[a-z0-9_-]+\/\S+$/.test(ref)) return `"${ref}" is not "<provider>/<model>"`;
-      const r = models.resolve(ref);
-      return r.ok ? undefined : r.reason;
-    },
+    catalog,
   });
   const limiter = new AuthLimiter({
     clock,

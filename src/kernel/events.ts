@@ -2,15 +2,42 @@
 
 import type { ErrorShape } from "./errors.ts";
 
+/** Something the user should see while a run is recovering: a model switch or a compaction. */
+export interface ChatStatus {
+  /** `failover`: a model call failed and another attempt follows (or none, when `next` is absent). */
+  kind: "failover" | "compaction";
+  /** 1-based count of model calls in this walk of the chain, the failed one included. */
+  attempt?: number;
+  /** The model that failed (failover) or that summarises (compaction). */
+  model?: string;
+  /** The failure class, e.g. `rate_limit`, `timeout`, `context_overflow`. */
+  reason?: string;
+  detail?: string;
+  /** The model tried next. */
+  next?: string;
+  /** Wait before the next attempt. */
+  waitMs?: number;
+  /** How long the failed model is skipped by later turns. */
+  cooldownMs?: number;
+}
+
 /** `chat` event payload: the user-facing progress of a run. */
 export interface ChatEvent {
   runId: string;
   /** Present when one run answers several accepted messages (collect, steer, interrupt). */
   runIds?: string[];
   sessionKey: string;
-  state: "delta" | "final" | "aborted" | "error";
+  state: "delta" | "status" | "final" | "aborted" | "error";
   deltaText?: string;
+  /**
+   * The reply so far (status) or in full (final). On `status` it replaces what the deltas built,
+   * since text streamed by a model that then failed is dropped.
+   */
   message?: { role: "assistant"; text: string };
+  status?: ChatStatus;
+  /** On `final`: the model that answered last and the tokens the run used. */
+  model?: string;
+  usage?: { inputTokens: number; outputTokens: number };
   error?: ErrorShape;
 }
 

@@ -21,22 +21,32 @@ export {
 export type {
   AgentEvent,
   ChatEvent,
+  ChatStatus,
   EventSink,
   GatewayEventName,
   GatewayEvents,
 } from "./events.ts";
 export {
-  type ChatMessage,
   type FailureKind,
+  type ModelMessage,
   type ModelRequest,
+  type ModelResolver,
   type ModelStreamEvent,
   type Provider,
   ProviderError,
+  type ReasoningBlock,
+  type StopReason,
+  type ToolCall,
+  type ToolResult,
+  type ToolSpec,
 } from "./provider.ts";
+export type { Tool, ToolContext, ToolOutput } from "./tool.ts";
 export type {
   AdmitResult,
   DeliveryRoute,
+  EntryFields,
   EntryRole,
+  EntryTool,
   InboundMessage,
   IngressRecord,
   NewEntry,

@@ -23,17 +23,38 @@ export interface SessionMeta {
   route?: DeliveryRoute;
 }
 
-/** Who wrote a transcript entry. `note` is written by the gateway (interruptions, drops, errors). */
-export type EntryRole = "user" | "assistant" | "note";
+/**
+ * What a transcript entry is. `note` is written by the gateway (interruptions, drops, errors) and
+ * never shown to the model. `tool_call` holds a call's JSON arguments and belongs to the assistant
+ * entry before it; `tool_result` holds its output. `compaction` summarises the entries up to
+ * `covers`, which stay stored but are no longer sent to the model.
+ */
+export type EntryRole = "user" | "assistant" | "note" | "tool_call" | "tool_result" | "compaction";
 
-/** One transcript entry, whole (the store joins entries it had to split). */
-export interface TranscriptEntry {
-  /** Monotonic id; orders the transcript. */
-  id: number;
+/** The call a `tool_call` or `tool_result` entry belongs to. */
+export interface EntryTool {
+  callId: string;
+  name: string;
+  /** On a `tool_result`: the call failed or was refused. */
+  isError?: boolean;
+}
+
+/** Fields an entry carries besides its text. */
+export interface EntryFields {
   role: EntryRole;
   text: string;
-  ts: number;
   runId?: string;
+  /** On `tool_call` and `tool_result` entries. */
+  tool?: EntryTool;
+  /** On `compaction` entries: the id of the newest entry the summary replaces. */
+  covers?: number;
+}
+
+/** One transcript entry, whole (the store joins entries it had to split). */
+export interface TranscriptEntry extends EntryFields {
+  /** Monotonic id; orders the transcript. */
+  id: number;
+  ts: number;
 }
 
 /** An accepted message, as recorded before it is acknowledged. */
@@ -61,11 +82,7 @@ export type AdmitResult =
   | { admitted: false; runId: string };
 
 /** A transcript entry to write. */
-export interface NewEntry {
-  role: EntryRole;
-  text: string;
-  runId?: string;
-}
+export type NewEntry = EntryFields;
 
 /** Fields `sessions.patch` may change; `null` clears. */
 export interface SessionPatch {

@@ -4,10 +4,12 @@
  * start-up check that disables what was not granted.
  */
 export {
+  ANTHROPIC_SDK_ENV,
   DEFAULT_BASE_URL,
   gatewayNeeds,
   missingNeeds,
   type Need,
+  needFlag,
   netHost,
   OWN_ENV,
   toFlags,

@@ -11,11 +11,35 @@ import { bindHost } from "../gateway/bind.ts";
 export const OWN_ENV: readonly string[] = [...CONFIG_ENV_VARS, "GATEHOUSE_TOKEN"];
 
 /** A provider's default API root when `base_url` is unset. */
-export const DEFAULT_BASE_URL: Record<string, string> = { openai: "https://api.openai.com/v1" };
+export const DEFAULT_BASE_URL: Record<string, string> = {
+  openai: "https://api.openai.com/v1",
+  anthropic: "https://api.anthropic.com",
+};
 
-/** One need, tagged with who needs it so a missing grant can disable just that part. */
+/**
+ * Env names `@anthropic-ai/sdk` 1.12.0 reads when a client is built. Its env reader has no
+ * try/catch, so a denied read throws instead of returning undefined. They are ignored rather than
+ * allowed: a read returns undefined, and nothing in the environment can steer the client (extra
+ * headers, base URL, logging). With the options our provider passes only
+ * ANTHROPIC_CUSTOM_HEADERS is read; the others are listed so a changed option cannot break start.
+ */
+export const ANTHROPIC_SDK_ENV: readonly string[] = [
+  "ANTHROPIC_BASE_URL",
+  "ANTHROPIC_WEBHOOK_SIGNING_KEY",
+  "ANTHROPIC_LOG",
+  "ANTHROPIC_OPEN_TELEMETRY",
+  "ANTHROPIC_OPEN_TELEMETRY_PROPAGATION",
+  "ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE",
+  "ANTHROPIC_OPEN_TELEMETRY_TRACES_MAX_CONTENT_BYTES",
+  "ANTHROPIC_CUSTOM_HEADERS",
+];
+
+/**
+ * One need, tagged with who needs it so a missing grant can disable just that part. `ignore-env`
+ * is an env name whose reads must return undefined (`--ignore-env`), not throw.
+ */
 export interface Need {
-  kind: "net" | "read" | "write" | "env";
+  kind: "net" | "read" | "write" | "env" | "ignore-env";
   value: string;
   /** `core` (the gateway cannot run without it) or `provider:<id>`. */
   for: string;
@@ -52,8 +76,18 @@ export function gatewayNeeds(loaded: LoadedConfig): Need[] {
   for (const [id, p] of Object.entries(config.providers)) {
     add("net", netHost(p.base_url ?? DEFAULT_BASE_URL[p.kind]), `provider:${id}`);
     if (p.api_key_env) add("env", p.api_key_env, `provider:${id}`);
+    if (p.kind === "anthropic") {
+      for (const name of ANTHROPIC_SDK_ENV) add("ignore-env", name, `provider:${id}`);
+    }
   }
   return needs;
+}
+
+/** The flag that grants one need, as `--allow-net=host` or `--ignore-env=NAME`. */
+export function needFlag(need: Need): string {
+  return need.kind === "ignore-env"
+    ? `--ignore-env=${need.value}`
+    : `--allow-${need.kind}=${need.value}`;
 }
 
 /** The `deno run` flags that grant exactly `needs`. */
@@ -64,12 +98,15 @@ export function toFlags(needs: Need[]): string[] {
     const values = list(kind);
     if (values.length) flags.push(`--allow-${kind}=${values.join(",")}`);
   }
+  const ignored = list("ignore-env");
+  if (ignored.length) flags.push(`--ignore-env=${ignored.join(",")}`);
   return flags;
 }
 
 /** Needs this process was not granted (asks Deno; never prompts). */
 export function missingNeeds(needs: Need[]): Need[] {
   return needs.filter((n) => {
+    if (n.kind === "ignore-env") return !readsQuietly(n.value);
     const desc: Deno.PermissionDescriptor = n.kind === "net"
       ? { name: "net", host: n.value }
       : n.kind === "env"
@@ -77,4 +114,14 @@ export function missingNeeds(needs: Need[]): Need[] {
       : { name: n.kind, path: n.value };
     return Deno.permissions.querySync(desc).state !== "granted";
   });
+}
+
+/** Whether reading env `name` returns (a value or undefined) instead of throwing NotCapable. */
+function readsQuietly(name: string): boolean {
+  try {
+    Deno.env.get(name);
+    return true;
+  } catch {
+    return false;
+  }
 }

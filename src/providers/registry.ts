@@ -1,10 +1,11 @@
 /** The provider registry: resolves `<provider>/<model>` refs to configured providers, built on first use. */
 import type { ProviderConfig } from "../config/schema.ts";
 import type { Provider } from "../kernel/mod.ts";
+import { type AnthropicProviderDeps, createAnthropicProvider } from "./anthropic.ts";
 import { createOpenAIProvider, type OpenAIProviderDeps } from "./openai.ts";
 
 /** What every provider needs from the composition root. */
-export type ProviderRegistryDeps = OpenAIProviderDeps;
+export type ProviderRegistryDeps = OpenAIProviderDeps & AnthropicProviderDeps;
 
 /** The outcome of {@linkcode ProviderRegistry.resolve}: a provider and model, or why not. */
 export type ProviderResolution =
@@ -61,6 +62,8 @@ export class ProviderRegistry {
     switch (config.kind) {
       case "openai":
         return createOpenAIProvider(id, config, this.#deps);
+      case "anthropic":
+        return createAnthropicProvider(id, config, this.#deps);
       default: {
         const kind: never = config.kind;
         throw new Error(`provider ${id}: unknown kind "${kind}"`);

@@ -6,7 +6,6 @@
 import {
   type AdmitResult,
   type Clock,
-  type EntryRole,
   GatehouseError,
   type InboundMessage,
   type IngressRecord,
@@ -45,11 +44,8 @@ export interface KvSessionStoreOptions {
 type StoredText = string | Uint8Array;
 
 /** Part 0 of a transcript entry; parts 1… are `Uint8Array`s. */
-interface StoredEntry {
-  role: EntryRole;
+interface StoredEntry extends Omit<TranscriptEntry, "id" | "text"> {
   text: StoredText;
-  ts: number;
-  runId?: string;
   /** Number of parts, when more than one. */
   parts?: number;
 }
@@ -359,9 +355,8 @@ export class KvSessionStore implements SessionStore {
         complete = false;
         break;
       }
-      const entry: TranscriptEntry = { id, role: head.role, text, ts: head.ts };
-      if (head.runId !== undefined) entry.runId = head.runId;
-      out.push(entry);
+      const { text: _stored, parts: _parts, ...fields } = head;
+      out.push({ id, ...fields, text });
       chars += text.length;
       if (out.length >= limit) {
         complete = false;
@@ -455,11 +450,7 @@ export class KvSessionStore implements SessionStore {
   /** New entries with their ids and timestamp. */
   #made(entries: NewEntry[]): TranscriptEntry[] {
     const ts = this.#clock.now();
-    return entries.map((e) => {
-      const entry: TranscriptEntry = { id: this.#nextId(), role: e.role, text: e.text, ts };
-      if (e.runId !== undefined) entry.runId = e.runId;
-      return entry;
-    });
+    return entries.map((e) => ({ ...e, id: this.#nextId(), ts }));
   }
 
   /** Mirrors committed entries into the cache; long texts (stored split, maybe cut) drop it instead. */
@@ -472,11 +463,11 @@ export class KvSessionStore implements SessionStore {
   #entryWrites(
     session: string,
     id: number,
-    entry: { role: EntryRole; text: string; ts: number; runId?: string },
+    entry: Omit<TranscriptEntry, "id">,
   ): Mutation[] {
     const { first, rest } = storeText(entry.text);
-    const head: StoredEntry = { role: entry.role, text: first, ts: entry.ts };
-    if (entry.runId !== undefined) head.runId = entry.runId;
+    const { id: _id, ...fields } = entry as TranscriptEntry;
+    const head: StoredEntry = { ...fields, text: first };
     if (rest.length > 0) head.parts = rest.length + 1;
     const out = [put(entryKey(session, id, 0), head)];
     rest.forEach((p, i) => out.push(put(entryKey(session, id, i + 1), p)));

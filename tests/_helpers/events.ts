@@ -20,6 +20,20 @@ export class EventLog {
     );
   }
 
+  /** `status` payloads of a run's chat events (failovers and compactions), in order. */
+  statuses(runId: string): Record<string, unknown>[] {
+    return this.chat(runId).filter((p) => p.state === "status").map((p) =>
+      p.status as Record<string, unknown>
+    );
+  }
+
+  /** `data` of a run's `agent` tool events, in order. */
+  tools(runId: string): Record<string, unknown>[] {
+    return this.events.filter((e) =>
+      e.event === "agent" && e.payload.stream === "tool" && isForRun(e.payload, runId)
+    ).map((e) => e.payload.data as Record<string, unknown>);
+  }
+
   /** Waits (up to `ms`) until `pred` holds over the log. */
   async until(pred: (log: EventLog) => boolean, ms = 10_000): Promise<void> {
     const deadline = Date.now() + ms;
@@ -44,7 +58,8 @@ export class EventLog {
 
   /** Waits for the run's end state (`final`, `aborted` or `error`) and returns that payload. */
   async end(runId: string, ms?: number): Promise<Record<string, unknown>> {
-    const done = (p: Record<string, unknown>) => p.state !== "delta";
+    const done = (p: Record<string, unknown>) =>
+      p.state === "final" || p.state === "aborted" || p.state === "error";
     await this.until((l) => l.chat(runId).some(done), ms);
     return this.chat(runId).find(done)!;
   }

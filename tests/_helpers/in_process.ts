@@ -5,6 +5,7 @@ import { type RunningGateway, startGateway } from "../../src/gateway/server.ts";
 import { type Clock, silentLogger } from "../../src/kernel/mod.ts";
 import { GatewayClient } from "../../src/cli/client.ts";
 import { FakeOpenAI } from "../_servers/openai.ts";
+import type { FakeAnthropic } from "../_servers/anthropic.ts";
 
 /** A gateway, its fake provider and helpers, disposed together. */
 export interface TestGateway extends AsyncDisposable {
@@ -33,18 +34,21 @@ function merge(base: Table, over: Table): Table {
 }
 
 /**
- * Starts a gateway on 127.0.0.1:0 with `[providers.fake]` pointing at a FakeOpenAI; `config` is
- * TOML merged over that base.
+ * Starts a gateway on 127.0.0.1:0 with `[providers.fake]` pointing at a FakeOpenAI (and, when
+ * `anthropic` is given, `[providers.claude]` at that FakeAnthropic); `config` is TOML merged over
+ * that base.
  */
 export async function startTestGateway(
-  options: { config?: string; clock?: Clock; fake?: FakeOpenAI } = {},
+  options: { config?: string; clock?: Clock; fake?: FakeOpenAI; anthropic?: FakeAnthropic } = {},
 ): Promise<TestGateway> {
   const fake = options.fake ?? await FakeOpenAI.start();
   const home = await Deno.makeTempDir({ prefix: "gatehouse-test-" });
+  const providers: Table = { fake: { kind: "openai", base_url: fake.url } };
+  if (options.anthropic) providers.claude = { kind: "anthropic", base_url: options.anthropic.url };
   const base = {
     gateway: { port: 0 },
     store: { path: ":memory:" },
-    providers: { fake: { kind: "openai", base_url: fake.url } },
+    providers,
     agent: { model: "fake/test-model" },
   };
   const merged = merge(base, parseToml(options.config ?? ""));

@@ -1,23 +1,41 @@
 /**
  * A fake OpenAI chat-completions server on 127.0.0.1 that speaks the real wire format (JSON and SSE
- * streaming, tool-call deltas, usage chunks, errors with `retry-after`, cut streams, stalls).
+ * streaming, tool-call deltas, usage chunks, errors with `retry-after`, cut streams, stalls) and
+ * rejects malformed tool-call histories with 400 as the real API does.
  * Used by unit tests, end-to-end tests and `bench/`, so the default path builds one string and
  * returns it: no framework, no per-request timers unless a delay is asked for.
  *
  * Standalone: `deno run --allow-net=127.0.0.1 tests/_servers/openai.ts [--port N] [--latency-ms N]
- * [--chunk-delay-ms N]` prints `{"url": "...", "port": N}` and serves until SIGTERM/SIGINT.
+ * [--chunk-delay-ms N] [--fault-rate R --faults a,b --seed N]` prints `{"url": "...", "port": N}`
+ * and serves until SIGTERM/SIGINT.
  */
-import { parseArgs } from "node:util";
+import {
+  estimateTokens,
+  FakeServer,
+  type FakeServerOptions,
+  parseStandaloneFlags,
+  randomFaults,
+  seededRandom,
+  serveUntilSignal,
+  splitEvenly,
+  splitText,
+} from "./common.ts";
+
+/** The failures the fake can act out instead of answering. */
+export const FAKE_FAULTS = [
+  "rate_limit",
+  "server_error",
+  "overloaded",
+  "bad_request",
+  "stall",
+  "cut",
+  "bad_json",
+  "unauthorized",
+  "context_overflow",
+] as const;
 
 /** A failure the fake can act out instead of answering. */
-export type FakeFault =
-  | "rate_limit"
-  | "server_error"
-  | "stall"
-  | "cut"
-  | "bad_json"
-  | "unauthorized"
-  | "context_overflow";
+export type FakeFault = typeof FAKE_FAULTS[number];
 
 /** One scripted answer; queued with {@linkcode FakeOpenAI.script} and consumed one per request. */
 export interface ScriptedReply {
@@ -60,18 +78,7 @@ export interface RecordedRequest {
 }
 
 /** Options of {@linkcode FakeOpenAI.start}. */
-export interface FakeOpenAIOptions {
-  /** Port on 127.0.0.1; 0 picks a free one. @default 0 */
-  port?: number;
-  /** Delay before the first byte of every reply (settable later through `latencyMs`). @default 0 */
-  latencyMs?: number;
-  /** Delay between streamed chunks (settable later through `chunkDelayMs`). @default 0 */
-  chunkDelayMs?: number;
-  /** The reply when no script is queued. @default `echo: <content of the last user message>` */
-  defaultReply?: (body: ChatRequestBody) => ScriptedReply;
-  /** How many recent requests `requests` keeps. @default 1000 */
-  maxRecorded?: number;
-}
+export type FakeOpenAIOptions = FakeServerOptions<ChatRequestBody, ScriptedReply>;
 
 const JSON_HEADERS = { "content-type": "application/json" };
 const SSE_HEADERS = {
@@ -89,7 +96,6 @@ const MODELS_BODY = JSON.stringify({
     owned_by: "fake",
   })),
 });
-const encoder = new TextEncoder();
 
 /** The default reply: echoes the last user message, which proves sessions never share context. */
 export function echoReply(body: ChatRequestBody): ScriptedReply {
@@ -108,101 +114,162 @@ function contentText(content: unknown): string {
   return "";
 }
 
-function errorBody(
-  message: string,
+/** An OpenAI error: what the API found wrong, and where. */
+interface ApiProblem {
+  message: string;
+  param: string | null;
+  code: string | null;
+}
+
+function errorResponse(
+  status: number,
   type: string,
-  code: string | null,
-  param: string | null = null,
-) {
-  return JSON.stringify({ error: { message, type, param, code } });
-}
-
-function estimateTokens(chars: number): number {
-  return Math.max(1, Math.ceil(chars / 4));
-}
-
-/** Splits text into at most three pieces at spaces (one piece when there is no space). */
-function splitText(text: string): string[] {
-  if (text === "") return [];
-  const words = text.split(/(?<= )/);
-  if (words.length < 3) return words;
-  const per = Math.ceil(words.length / 3);
-  const out: string[] = [];
-  for (let i = 0; i < words.length; i += per) out.push(words.slice(i, i + per).join(""));
-  return out;
-}
-
-/** Splits a tool call's arguments into two pieces, as OpenAI streams them in fragments. */
-function splitArgs(args: string): string[] {
-  if (args.length < 2) return [args];
-  const mid = Math.ceil(args.length / 2);
-  return [args.slice(0, mid), args.slice(mid)];
-}
-
-/**
- * Resolves true after `ms` (never, when `ms` is Infinity), or false as soon as any signal aborts.
- * Leaves no timer or listener behind.
- */
-function sleep(ms: number, signals: AbortSignal[]): Promise<boolean> {
-  if (signals.some((s) => s.aborted)) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = (completed: boolean) => {
-      clearTimeout(timer);
-      for (const s of signals) s.removeEventListener("abort", onAbort);
-      resolve(completed);
-    };
-    const onAbort = () => done(false);
-    if (Number.isFinite(ms)) timer = setTimeout(() => done(true), ms);
-    for (const s of signals) s.addEventListener("abort", onAbort, { once: true });
+  problem: ApiProblem,
+  headers: Record<string, string> = {},
+): Response {
+  const { message, param, code } = problem;
+  return new Response(JSON.stringify({ error: { message, type, param, code } }), {
+    status,
+    headers: { ...JSON_HEADERS, ...headers },
   });
 }
 
-/** Ends a response body on purpose (cut, stall, shutdown); `onError` keeps it out of the logs. */
-class DeliberateEnd extends Error {}
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** How the real API names a JSON value's type: "a string", "an object", "null". */
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+/**
+ * What the real API rejects in the tool parts of a request, or null: tool messages that answer no
+ * call of the assistant message just before them, calls left unanswered, non-string arguments,
+ * and malformed `tools`. Messages are worded as the real API words them.
+ */
+export function toolProblem(body: ChatRequestBody): ApiProblem | null {
+  const invalidType = (param: string, expected: string, got: unknown): ApiProblem => ({
+    message: `Invalid type for '${param}': expected ${expected}, but got ${typeName(got)} instead.`,
+    param,
+    code: "invalid_type",
+  });
+  const missing = (param: string): ApiProblem => ({
+    message: `Missing required parameter: '${param}'.`,
+    param,
+    code: "missing_required_parameter",
+  });
+
+  if (body.tools !== undefined) {
+    if (!Array.isArray(body.tools)) return invalidType("tools", "an array", body.tools);
+    for (const [i, tool] of body.tools.entries()) {
+      const at = `tools[${i}]`;
+      if (!isObject(tool)) return invalidType(at, "an object", tool);
+      if (tool.type !== "function") {
+        return {
+          message: `Invalid value: ${JSON.stringify(tool.type)}. Supported values are: 'function'.`,
+          param: `${at}.type`,
+          code: "invalid_value",
+        };
+      }
+      if (tool.function === undefined) return missing(`${at}.function`);
+      if (!isObject(tool.function)) {
+        return invalidType(`${at}.function`, "an object", tool.function);
+      }
+      const fn = tool.function;
+      if (fn.name === undefined) return missing(`${at}.function.name`);
+      if (typeof fn.name !== "string") {
+        return invalidType(`${at}.function.name`, "a string", fn.name);
+      }
+      if (fn.description !== undefined && typeof fn.description !== "string") {
+        return invalidType(`${at}.function.description`, "a string", fn.description);
+      }
+      // Like the real API, `parameters` may be left out; when given it must be an object.
+      if (fn.parameters !== undefined && !isObject(fn.parameters)) {
+        return invalidType(`${at}.function.parameters`, "an object", fn.parameters);
+      }
+    }
+  }
+
+  /** The assistant message whose calls the following tool messages answer. */
+  let open: { index: number; ids: string[]; unanswered: Set<string> } | undefined;
+  const unanswered = (): ApiProblem | null =>
+    open && open.unanswered.size
+      ? {
+        message: "An assistant message with 'tool_calls' must be followed by tool messages " +
+          "responding to each 'tool_call_id'. The following tool_call_ids did not have response " +
+          `messages: ${[...open.unanswered].join(", ")}`,
+        param: `messages.[${open.index}].role`,
+        code: null,
+      }
+      : null;
+
+  for (const [i, m] of body.messages.entries()) {
+    if (m.role === "tool") {
+      if (!open) {
+        return {
+          message: "Invalid parameter: messages with role 'tool' must be a response to a " +
+            "preceeding message with 'tool_calls'.",
+          param: `messages.[${i}].role`,
+          code: null,
+        };
+      }
+      if (typeof m.tool_call_id !== "string") return missing(`messages[${i}].tool_call_id`);
+      if (!open.ids.includes(m.tool_call_id)) {
+        return {
+          message: `Invalid parameter: 'tool_call_id' of '${m.tool_call_id}' not found in ` +
+            "'tool_calls' of previous message.",
+          param: `messages.[${i}].tool_call_id`,
+          code: null,
+        };
+      }
+      open.unanswered.delete(m.tool_call_id);
+      continue;
+    }
+    const left = unanswered();
+    if (left) return left;
+    open = undefined;
+    if (m.role !== "assistant" || m.tool_calls === undefined || m.tool_calls === null) continue;
+    if (!Array.isArray(m.tool_calls)) {
+      return invalidType(`messages[${i}].tool_calls`, "an array", m.tool_calls);
+    }
+    const ids: string[] = [];
+    for (const [j, call] of m.tool_calls.entries()) {
+      const at = `messages[${i}].tool_calls[${j}]`;
+      if (!isObject(call)) return invalidType(at, "an object", call);
+      if (typeof call.id !== "string") return missing(`${at}.id`);
+      if (call.type === undefined) return missing(`${at}.type`);
+      if (call.type !== "function") {
+        return {
+          message: `Invalid value: ${JSON.stringify(call.type)}. Supported values are: 'function'.`,
+          param: `${at}.type`,
+          code: "invalid_value",
+        };
+      }
+      if (!isObject(call.function)) return missing(`${at}.function`);
+      if (typeof call.function.name !== "string") return missing(`${at}.function.name`);
+      const args = call.function.arguments;
+      if (args === undefined) return missing(`${at}.function.arguments`);
+      if (typeof args !== "string") {
+        return invalidType(`${at}.function.arguments`, "a string", args);
+      }
+      ids.push(call.id);
+    }
+    if (ids.length) open = { index: i, ids, unanswered: new Set(ids) };
+  }
+  return unanswered();
+}
 
 let nextId = 0;
 
 /** A fake OpenAI server; `await using fake = await FakeOpenAI.start()`. */
-export class FakeOpenAI implements AsyncDisposable {
+export class FakeOpenAI extends FakeServer<ChatRequestBody, ScriptedReply, RecordedRequest> {
   /** Base URL including `/v1`, for the SDK's `baseURL`. */
   readonly url: string;
-  readonly port: number;
-  /** The most recent chat-completions requests, oldest first (capped at `maxRecorded`). */
-  readonly requests: RecordedRequest[] = [];
-  /** Chat-completions requests served since start or `reset()`, uncapped. */
-  requestCount = 0;
-  /** Delay before the first byte of every reply. */
-  latencyMs: number;
-  /** Delay between streamed chunks. */
-  chunkDelayMs: number;
-
-  #server: Deno.HttpServer<Deno.NetAddr>;
-  #queue: ScriptedReply[] = [];
-  #defaultReply: (body: ChatRequestBody) => ScriptedReply;
-  #maxRecorded: number;
-  /** Aborted by close(): ends pending delays, stalls and slow streams so shutdown never hangs. */
-  #closing = new AbortController();
-  #closed: Promise<void> | undefined;
 
   private constructor(options: FakeOpenAIOptions) {
-    this.latencyMs = options.latencyMs ?? 0;
-    this.chunkDelayMs = options.chunkDelayMs ?? 0;
-    this.#defaultReply = options.defaultReply ?? echoReply;
-    this.#maxRecorded = options.maxRecorded ?? 1000;
-    this.#server = Deno.serve(
-      {
-        hostname: "127.0.0.1",
-        port: options.port ?? 0,
-        onListen: () => {},
-        onError: (err) => {
-          if (!(err instanceof DeliberateEnd)) console.error("fake openai:", err);
-          return new Response(null, { status: 500 });
-        },
-      },
-      (req) => this.#handle(req),
-    );
-    this.port = this.#server.addr.port;
+    super("fake openai", options, echoReply);
     this.url = `http://127.0.0.1:${this.port}/v1`;
   }
 
@@ -211,41 +278,17 @@ export class FakeOpenAI implements AsyncDisposable {
     return Promise.resolve(new FakeOpenAI(options));
   }
 
-  /** Queues replies, consumed one per chat-completions request in order. */
-  script(...replies: ScriptedReply[]): void {
-    this.#queue.push(...replies);
-  }
-
-  /** Forgets queued replies and recorded requests. */
-  reset(): void {
-    this.#queue.length = 0;
-    this.requests.length = 0;
-    this.requestCount = 0;
-  }
-
-  /** Stops the server, ending stalled and in-flight streams first. Idempotent. */
-  close(): Promise<void> {
-    this.#closed ??= (async () => {
-      this.#closing.abort();
-      await this.#server.shutdown();
-    })();
-    return this.#closed;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  async #handle(req: Request): Promise<Response> {
+  protected async handle(req: Request): Promise<Response> {
     const path = new URL(req.url).pathname;
     if (req.method === "GET" && path === "/v1/models") {
       return new Response(MODELS_BODY, { headers: JSON_HEADERS });
     }
     if (req.method !== "POST" || path !== "/v1/chat/completions") {
-      return new Response(
-        errorBody(`Invalid URL (${req.method} ${path})`, "invalid_request_error", null),
-        { status: 404, headers: JSON_HEADERS },
-      );
+      return errorResponse(404, "invalid_request_error", {
+        message: `Invalid URL (${req.method} ${path})`,
+        param: null,
+        code: null,
+      });
     }
 
     let body: ChatRequestBody;
@@ -255,71 +298,68 @@ export class FakeOpenAI implements AsyncDisposable {
         throw new Error("messages must be an array");
       }
     } catch (e) {
-      const msg = `We could not parse the JSON body of your request: ${(e as Error).message}`;
-      return new Response(errorBody(msg, "invalid_request_error", null), {
-        status: 400,
-        headers: JSON_HEADERS,
+      return errorResponse(400, "invalid_request_error", {
+        message: `We could not parse the JSON body of your request: ${(e as Error).message}`,
+        param: null,
+        code: null,
       });
     }
     const authorization = req.headers.get("authorization");
-    this.requests.push({ body, authorization });
-    if (this.requests.length > this.#maxRecorded) this.requests.shift();
-    this.requestCount++;
+    this.record({ body, authorization });
 
-    const reply = this.#queue.shift() ?? this.#defaultReply(body);
-    const delay = reply.delayMs ?? this.latencyMs;
-    // Not req.signal: reading it makes Deno warn about its legacy abort-on-success behaviour.
-    // A client that leaves during the delay costs one timer, which close() also ends.
-    if (delay > 0 && !(await sleep(delay, [this.#closing.signal]))) {
-      return new Response(null, { status: 503 });
-    }
+    // Checked before a scripted reply is taken: the model never sees a rejected request.
+    const problem = toolProblem(body);
+    if (problem) return errorResponse(400, "invalid_request_error", problem);
+
+    const reply = this.nextReply(body);
+    if (!(await this.pause(reply))) return new Response(null, { status: 503 });
 
     switch (reply.fault) {
       case "rate_limit": {
         const after = reply.retryAfterSeconds ?? 1;
-        return new Response(
-          errorBody(
-            `Rate limit reached for requests. Please try again in ${after}s.`,
-            "requests",
-            "rate_limit_exceeded",
-          ),
-          { status: 429, headers: { ...JSON_HEADERS, "retry-after": String(after) } },
-        );
+        return errorResponse(429, "requests", {
+          message: `Rate limit reached for requests. Please try again in ${after}s.`,
+          param: null,
+          code: "rate_limit_exceeded",
+        }, { "retry-after": String(after) });
       }
       case "server_error":
-        return new Response(
-          errorBody(
-            "The server had an error while processing your request. Sorry about that!",
-            "server_error",
-            null,
-          ),
-          { status: 500, headers: JSON_HEADERS },
-        );
+        return errorResponse(500, "server_error", {
+          message: "The server had an error while processing your request. Sorry about that!",
+          param: null,
+          code: null,
+        });
+      case "overloaded":
+        return errorResponse(503, "server_error", {
+          message: "The engine is currently overloaded, please try again later.",
+          param: null,
+          code: null,
+        });
+      case "bad_request":
+        return errorResponse(400, "invalid_request_error", {
+          message: "Invalid value for 'messages': the fake was scripted to reject this request.",
+          param: "messages",
+          code: null,
+        });
       case "unauthorized": {
         // Echoes the whole presented key (OpenAI echoes a masked one), so tests can prove the
         // provider never repeats upstream text that carries it.
         const key = authorization?.replace(/^Bearer /i, "") ?? "";
-        return new Response(
-          errorBody(
-            `Incorrect API key provided: ${key}. You can find your API key at https://platform.openai.com/account/api-keys.`,
-            "invalid_request_error",
-            "invalid_api_key",
-          ),
-          { status: 401, headers: JSON_HEADERS },
-        );
+        return errorResponse(401, "invalid_request_error", {
+          message: `Incorrect API key provided: ${key}. ` +
+            "You can find your API key at https://platform.openai.com/account/api-keys.",
+          param: null,
+          code: "invalid_api_key",
+        });
       }
       case "context_overflow":
-        return new Response(
-          errorBody(
-            "This model's maximum context length is 8192 tokens. However, your messages resulted in " +
-              `${estimateTokens(JSON.stringify(body.messages).length)} tokens. ` +
-              "Please reduce the length of the messages.",
-            "invalid_request_error",
-            "context_length_exceeded",
-            "messages",
-          ),
-          { status: 400, headers: JSON_HEADERS },
-        );
+        return errorResponse(400, "invalid_request_error", {
+          message: "This model's maximum context length is 8192 tokens. However, your messages " +
+            `resulted in ${estimateTokens(JSON.stringify(body.messages).length)} tokens. ` +
+            "Please reduce the length of the messages.",
+          param: "messages",
+          code: "context_length_exceeded",
+        });
       case "bad_json":
         // Streaming: an SSE event whose data is not JSON; plain: a JSON content type over garbage.
         return body.stream
@@ -358,13 +398,11 @@ export class FakeOpenAI implements AsyncDisposable {
         logprobs: null,
         finish_reason: reply.finishReason ?? (toolCalls.length ? "tool_calls" : "stop"),
       }],
-      usage: this.#usage(body, reply, text),
+      usage: usage(body, reply, text),
     });
-    if (reply.fault === "stall") {
-      return this.#openStream([], "stall", JSON_HEADERS);
-    }
+    if (reply.fault === "stall") return this.stream([], "stall", JSON_HEADERS);
     if (reply.fault === "cut") {
-      return this.#openStream([completion.slice(0, completion.length >> 1)], "cut", JSON_HEADERS);
+      return this.stream([completion.slice(0, completion.length >> 1)], "cut", JSON_HEADERS);
     }
     return new Response(completion, { headers: JSON_HEADERS });
   }
@@ -390,18 +428,19 @@ export class FakeOpenAI implements AsyncDisposable {
         function: { name: call.name, arguments: "" },
       };
       events.push(head + JSON.stringify({ tool_calls: [first] }) + tail);
-      for (const part of splitArgs(call.arguments)) {
+      // OpenAI streams arguments in fragments; two are enough to make the SDK join them.
+      for (const part of splitEvenly(call.arguments, 2)) {
         events.push(
           head + JSON.stringify({ tool_calls: [{ index, function: { arguments: part } }] }) + tail,
         );
       }
     });
 
-    if (reply.fault === "stall") return this.#openStream(events, "stall", SSE_HEADERS);
+    if (reply.fault === "stall") return this.stream(events, "stall", SSE_HEADERS);
     if (reply.fault === "cut") {
       // The role chunk and about half the content, then the connection drops: no finish, no [DONE].
       const keep = 1 + Math.max(1, Math.ceil((events.length - 1) / 2));
-      return this.#openStream(events.slice(0, keep), "cut", SSE_HEADERS);
+      return this.stream(events.slice(0, keep), "cut", SSE_HEADERS);
     }
 
     const finish = JSON.stringify(reply.finishReason ?? (toolCalls.length ? "tool_calls" : "stop"));
@@ -410,77 +449,41 @@ export class FakeOpenAI implements AsyncDisposable {
       const text = reply.chunks ? reply.chunks.join("") : reply.text ?? "";
       events.push(
         head.slice(0, head.indexOf(`"choices":[`)) +
-          `"choices":[],"usage":${JSON.stringify(this.#usage(body, reply, text))}}\n\n`,
+          `"choices":[],"usage":${JSON.stringify(usage(body, reply, text))}}\n\n`,
       );
     }
     events.push(DONE);
 
     if (this.chunkDelayMs <= 0) return new Response(events.join(""), { headers: SSE_HEADERS });
-    return this.#openStream(events, "end", SSE_HEADERS);
-  }
-
-  /**
-   * A body that sends `events` (spaced by `chunkDelayMs`), then ends as `end` says: `end` closes
-   * cleanly, `cut` errors the body so the connection drops mid-response, `stall` stays open until
-   * the client disconnects (Deno then cancels the body) or the server closes. No timer or listener
-   * outlives the request.
-   */
-  #openStream(events: string[], end: "end" | "cut" | "stall", headers: HeadersInit): Response {
-    const gone = new AbortController();
-    const signals = [gone.signal, this.#closing.signal];
-    const gap = this.chunkDelayMs;
-    let i = 0;
-    const stream = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        if (i < events.length) {
-          if (i > 0 && gap > 0 && !(await sleep(gap, signals))) {
-            if (!gone.signal.aborted) controller.error(new DeliberateEnd("server closing"));
-            return;
-          }
-          controller.enqueue(encoder.encode(events[i++]));
-          return;
-        }
-        if (end === "end") return controller.close();
-        if (end === "cut") return controller.error(new DeliberateEnd("cut"));
-        await sleep(Infinity, signals); // the stall
-        if (!gone.signal.aborted) controller.error(new DeliberateEnd("server closing"));
-      },
-      cancel: () => gone.abort(),
-    });
-    return new Response(stream, { headers });
-  }
-
-  #usage(body: ChatRequestBody, reply: ScriptedReply, text: string) {
-    const prompt = reply.usage?.prompt_tokens ??
-      estimateTokens(body.messages.reduce((n, m) => n + contentText(m.content).length, 0));
-    const completion = reply.usage?.completion_tokens ?? estimateTokens(text.length);
-    return {
-      prompt_tokens: prompt,
-      completion_tokens: completion,
-      total_tokens: prompt + completion,
-    };
+    return this.stream(events, "end", SSE_HEADERS);
   }
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      port: { type: "string", default: "0" },
-      "latency-ms": { type: "string", default: "0" },
-      "chunk-delay-ms": { type: "string", default: "0" },
-    },
-  });
-  const fake = await FakeOpenAI.start({
-    port: Number(values.port),
-    latencyMs: Number(values["latency-ms"]),
-    chunkDelayMs: Number(values["chunk-delay-ms"]),
-  });
-  console.log(JSON.stringify({ url: fake.url, port: fake.port }));
-  const stop = async () => {
-    await fake.close();
-    Deno.exit(0);
+function usage(body: ChatRequestBody, reply: ScriptedReply, text: string) {
+  const prompt = reply.usage?.prompt_tokens ??
+    estimateTokens(body.messages.reduce((n, m) => n + contentText(m.content).length, 0));
+  const completion = reply.usage?.completion_tokens ?? estimateTokens(text.length);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
   };
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
+}
+
+if (import.meta.main) {
+  const flags = parseStandaloneFlags(Deno.args, FAKE_FAULTS);
+  const fake = await FakeOpenAI.start({
+    port: flags.port,
+    latencyMs: flags.latencyMs,
+    chunkDelayMs: flags.chunkDelayMs,
+    defaultReply: flags.faultRate > 0
+      ? randomFaults({
+        rate: flags.faultRate,
+        faults: flags.faults as FakeFault[],
+        fallback: echoReply,
+        random: flags.seed === undefined ? undefined : seededRandom(flags.seed),
+      })
+      : undefined,
+  });
+  serveUntilSignal(fake);
 }
