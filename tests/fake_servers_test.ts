@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import { OpenAI } from "openai";
-import { FakeAnthropic, requestProblem } from "./_servers/anthropic.ts";
+import { FakeAnthropic } from "./_servers/anthropic.ts";
+import { requestProblem } from "./_servers/anthropic_validation.ts";
 import { randomFaults, seededRandom } from "./_servers/common.ts";
 import { type ChatRequestBody, FakeOpenAI, toolProblem } from "./_servers/openai.ts";
 

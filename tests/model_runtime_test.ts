@@ -67,6 +67,7 @@ Deno.test("fault matrix: each failure of an OpenAI primary ends on the Anthropic
     ["cut", "network"],
     ["bad_json", "server"],
     ["unauthorized", "auth"],
+    ["billing", "billing"],
   ] as const;
   for (const [fault, kind] of cases) {
     await t.step(`${fault} → ${kind}`, () =>
@@ -108,6 +109,7 @@ Deno.test("fault matrix: each failure of an Anthropic primary ends on the OpenAI
     ["cut", "network"],
     ["stream_error", "overloaded"],
     ["unauthorized", "auth"],
+    ["billing", "billing"],
   ] as const;
   for (const [fault, kind] of cases) {
     await t.step(`${fault} → ${kind}`, () =>
@@ -308,5 +310,18 @@ Deno.test("/model in chat pins, shows and clears the session's model without a m
       sessionKey: S,
     });
     assert.ok(history.messages.every((m) => !m.text.startsWith("/model")));
+  });
+});
+
+Deno.test("the request for a first 'hi' stays within 8 KB (system prompt and tool schemas included)", async () => {
+  await withGateway(async ({ openai, claude, c, log }) => {
+    await log.end(await send(c, "hi"));
+    await log.end(await send(c, "/model claude/claude-test", "agent:main:cli:direct:k"));
+    await log.end(await send(c, "hi", "agent:main:cli:direct:k"));
+    for (const body of [openai.requests[0].body, claude.requests[0].body]) {
+      const bytes = new TextEncoder().encode(JSON.stringify(body)).length;
+      assert.ok(bytes <= 8 * 1024, `${bytes} bytes`);
+      assert.equal((body as { tools: unknown[] }).tools.length, 2);
+    }
   });
 });

@@ -243,3 +243,52 @@ Deno.test("one conversation crosses providers OpenAI → Anthropic → OpenAI wi
     );
   });
 });
+
+Deno.test("a message steered into a running tool loop joins it after the tool results", async () => {
+  await withGateway("", async ({ openai, c, log }) => {
+    openai.script(
+      { toolCalls: [{ id: "call_s", name: "time_now", arguments: "{}" }], delayMs: 300 },
+      { text: "answered both" },
+    );
+    const first = await send(c, "first");
+    await log.until((l) => l.chat(first).length > 0 || openai.requestCount > 0);
+    const steered = (await c.request<{ runId: string }>("chat.send", {
+      sessionKey: S,
+      message: "also this",
+      queueMode: "steer",
+      idempotencyKey: crypto.randomUUID(),
+    })).runId;
+    const end = await log.end(first);
+    assert.equal(end.state, "final", JSON.stringify(end));
+    assert.deepEqual(end.runIds, [first, steered]);
+    const second = openai.requests[1].body.messages as Msg[];
+    assert.deepEqual(second.slice(1).map((m) => m.role), ["user", "assistant", "tool", "user"]);
+    assert.equal(second.at(-1)?.content, "also this");
+    assert.equal((await log.end(steered)).state, "final", "the steered run ends with the turn");
+  });
+});
+
+Deno.test("anthropic thinking: the signed thinking block goes back first within the tool loop", async () => {
+  await withGateway(ON_CLAUDE + "thinking_tokens = 1024\n", async ({ claude, c, log }) => {
+    claude.script(
+      {
+        thinking: "The user wants the time; call the tool.",
+        toolCalls: [{ id: "toolu_t", name: "time_now", input: {} }],
+      },
+      { text: "It is now." },
+    );
+    const end = await log.end(await send(c, "time?"));
+    assert.equal(end.state, "final", JSON.stringify(end));
+    assert.deepEqual(
+      end.message,
+      { role: "assistant", text: "It is now." },
+      "thinking is never shown",
+    );
+    const [first, second] = claude.requests.map((r) =>
+      r.body as { thinking?: { budget_tokens: number }; messages: { content: Block[] }[] }
+    );
+    assert.equal(first.thinking?.budget_tokens, 1024);
+    assert.deepEqual(second.messages[1].content.map((b) => b.type), ["thinking", "tool_use"]);
+    assert.equal(second.messages[1].content[0].thinking, "The user wants the time; call the tool.");
+  });
+});

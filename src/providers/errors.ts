@@ -150,6 +150,15 @@ function classifyStatus(
   const at = `provider ${ctx.id}: HTTP ${status}`;
   const fail = (kind: FailureKind, message: string, retryAfterMs?: number) =>
     new ProviderError(kind, message, { status, retryAfterMs, cause });
+  const upstream = ctx.upstream(err);
+  const detail = redact(upstream.message, ctx.key);
+  // OpenAI answers an exhausted quota with 429 too: it is billing, not a passing rate limit.
+  if (
+    status === 402 || upstream.type === "billing_error" || upstream.code === "insufficient_quota" ||
+    upstream.type === "insufficient_quota" || (status < 500 && BILLING.test(detail))
+  ) {
+    return fail("billing", `${at} payment required: check the account's billing or quota`);
+  }
   if (status === 429) {
     const retryAfterMs = retryAfter(err.headers);
     const wait = retryAfterMs !== undefined
@@ -162,13 +171,6 @@ function classifyStatus(
       ? `check the key in ${ctx.keyEnv}`
       : `set api_key_env in [providers.${ctx.id}] to the variable holding the key`;
     return fail("auth", `${at} the API key was refused: ${fix}`);
-  }
-  const upstream = ctx.upstream(err);
-  const detail = redact(upstream.message, ctx.key);
-  if (
-    status === 402 || upstream.type === "billing_error" || (status < 500 && BILLING.test(detail))
-  ) {
-    return fail("billing", `${at} payment required: check the account's billing`);
   }
   if (
     (status === 400 || status === 413) &&

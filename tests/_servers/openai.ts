@@ -32,6 +32,7 @@ export const FAKE_FAULTS = [
   "bad_json",
   "unauthorized",
   "context_overflow",
+  "billing",
 ] as const;
 
 /** A failure the fake can act out instead of answering. */
@@ -334,6 +335,13 @@ export class FakeOpenAI extends FakeServer<ChatRequestBody, ScriptedReply, Recor
           message: "The engine is currently overloaded, please try again later.",
           param: null,
           code: null,
+        });
+      case "billing":
+        // What OpenAI sends when the quota is spent: a 429 that waiting does not fix.
+        return errorResponse(429, "insufficient_quota", {
+          message: "You exceeded your current quota, please check your plan and billing details.",
+          param: null,
+          code: "insufficient_quota",
         });
       case "bad_request":
         return errorResponse(400, "invalid_request_error", {
