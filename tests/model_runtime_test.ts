@@ -58,6 +58,50 @@ async function withGateway(
   await fn({ openai, claude, c, log: new EventLog(c) });
 }
 
+/**
+ * Scripts `fault` on the primary, sends one message and checks the turn ends on the fallback:
+ * one status event naming the failure class, the failed model's streamed text dropped.
+ */
+async function failsOver(
+  config: string,
+  primary: "openai" | "claude",
+  fault: string,
+  kind: string,
+): Promise<void> {
+  const [from, to] = primary === "openai"
+    ? ["fake/test-model", "claude/claude-test"]
+    : ["claude/claude-test", "fake/test-model"];
+  await withGateway(async (h) => {
+    const failing = primary === "openai" ? h.openai : h.claude;
+    const fallback = primary === "openai" ? h.claude : h.openai;
+    failing.script({ text: "partial words that will be dropped", fault: fault as never });
+    const runId = await send(h.c, "hello");
+    const end = await h.log.end(runId);
+    assert.equal(end.state, "final", JSON.stringify(end));
+    assert.equal(end.model, to);
+    assert.deepEqual(end.message, { role: "assistant", text: "echo: hello" });
+    const statuses = h.log.statuses(runId);
+    assert.equal(statuses.length, 1);
+    assert.deepEqual(
+      { ...statuses[0], detail: undefined, cooldownMs: undefined },
+      {
+        kind: "failover",
+        attempt: 1,
+        model: from,
+        reason: kind,
+        next: to,
+        detail: undefined,
+        cooldownMs: undefined,
+      },
+    );
+    assert.ok((statuses[0].cooldownMs as number) >= 30_000);
+    // The status event resets what the client shows: the failed model's text is gone.
+    const status = h.log.chat(runId).find((p) => p.state === "status")!;
+    assert.deepEqual(status.message, { role: "assistant", text: "" });
+    assert.equal(fallback.requestCount, 1);
+  }, { config });
+}
+
 Deno.test("fault matrix: each failure of an OpenAI primary ends on the Anthropic fallback", async (t) => {
   const cases = [
     ["rate_limit", "rate_limit"],
@@ -68,35 +112,9 @@ Deno.test("fault matrix: each failure of an OpenAI primary ends on the Anthropic
     ["bad_json", "server"],
     ["unauthorized", "auth"],
     ["billing", "billing"],
-  ] as const;
+  ];
   for (const [fault, kind] of cases) {
-    await t.step(`${fault} → ${kind}`, () =>
-      withGateway(async ({ openai, claude, c, log }) => {
-        openai.script({ text: "partial words that will be dropped", fault });
-        const runId = await send(c, "hello");
-        const end = await log.end(runId);
-        assert.equal(end.state, "final", JSON.stringify(end));
-        assert.equal(end.model, "claude/claude-test");
-        assert.deepEqual(end.message, { role: "assistant", text: "echo: hello" });
-        const statuses = log.statuses(runId);
-        assert.equal(statuses.length, 1);
-        assert.deepEqual(
-          { ...statuses[0], detail: undefined, cooldownMs: undefined },
-          {
-            kind: "failover",
-            attempt: 1,
-            model: "fake/test-model",
-            reason: kind,
-            next: "claude/claude-test",
-            detail: undefined,
-            cooldownMs: undefined,
-          },
-        );
-        // The status event resets what the client shows: the failed model's text is gone.
-        const status = log.chat(runId).find((p) => p.state === "status")!;
-        assert.deepEqual(status.message, { role: "assistant", text: "" });
-        assert.equal(claude.requestCount, 1);
-      }));
+    await t.step(`${fault} → ${kind}`, () => failsOver(CHAIN, "openai", fault, kind));
   }
 });
 
@@ -110,22 +128,9 @@ Deno.test("fault matrix: each failure of an Anthropic primary ends on the OpenAI
     ["stream_error", "overloaded"],
     ["unauthorized", "auth"],
     ["billing", "billing"],
-  ] as const;
+  ];
   for (const [fault, kind] of cases) {
-    await t.step(`${fault} → ${kind}`, () =>
-      withGateway(async ({ openai, claude, c, log }) => {
-        claude.script({ text: "partial words that will be dropped", fault });
-        const runId = await send(c, "hello");
-        const end = await log.end(runId);
-        assert.equal(end.state, "final", JSON.stringify(end));
-        assert.equal(end.model, "fake/test-model");
-        assert.deepEqual(end.message, { role: "assistant", text: "echo: hello" });
-        assert.deepEqual(
-          log.statuses(runId).map((s) => [s.model, s.reason, s.next]),
-          [["claude/claude-test", kind, "fake/test-model"]],
-        );
-        assert.equal(openai.requestCount, 1);
-      }, { config: REVERSED }));
+    await t.step(`${fault} → ${kind}`, () => failsOver(REVERSED, "claude", fault, kind));
   }
 });
 

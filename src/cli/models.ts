@@ -1,6 +1,7 @@
 /** `gatehouse models`: the configured models, whether each can be used, and any cooldown. */
 import type { ModelView } from "../providers/catalog.ts";
 import { type Command, parse } from "./command.ts";
+import { alignedTable } from "./table.ts";
 import { connectTarget, TARGET_OPTIONS, TARGET_USAGE, type TargetFlags } from "./target.ts";
 
 /** Renders models as an aligned table. */
@@ -19,8 +20,7 @@ export function modelTable(models: ModelView[]): string {
       : "ready";
     rows.push([m.ref, m.role, state]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+  return alignedTable(rows);
 }
 
 export const models: Command = {

@@ -1,5 +1,6 @@
 /** `gatehouse sessions`: list sessions. */
 import { type Command, parse } from "./command.ts";
+import { alignedTable } from "./table.ts";
 import { connectTarget, TARGET_OPTIONS, TARGET_USAGE, type TargetFlags } from "./target.ts";
 
 interface SessionRow {
@@ -27,8 +28,7 @@ export function sessionTable(sessions: SessionRow[]): string {
       s.running ? `running${s.queued ? ` +${s.queued}` : ""}` : "idle",
     ]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+  return alignedTable(rows);
 }
 
 export const sessions: Command = {

@@ -25,6 +25,8 @@ export interface CooldownState {
   reason: FailureKind;
   /** Consecutive failures so far. */
   failures: number;
+  /** How long this cooldown was set for. */
+  ms: number;
 }
 
 /** Cooldowns of every model ref, in memory (a restart forgets them, which only costs one retry). */
@@ -44,7 +46,7 @@ export class CooldownBook {
       ? ACCOUNT_COOLDOWN_MS
       : COOLDOWN_STEPS_MS[Math.min(failures, COOLDOWN_STEPS_MS.length) - 1];
     const ms = Math.max(step, retryAfterMs ?? 0);
-    const state = { until: this.#clock.now() + ms, reason: kind, failures };
+    const state = { until: this.#clock.now() + ms, reason: kind, failures, ms };
     this.#states.set(ref, state);
     return state;
   }

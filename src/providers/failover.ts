@@ -130,7 +130,7 @@ export class Failover {
             model: choice.ref,
             reason: err.kind,
             message: err.message,
-            ...(cooldown ? { cooldownMs: cooldown.until - this.#o.clock.now() } : {}),
+            ...(cooldown ? { cooldownMs: cooldown.ms } : {}),
           };
           const nextInRound = order[i + 1];
           const again = round + 1 < this.#o.rounds && choices.some((c) => !benched.has(c.ref));
