@@ -10,9 +10,11 @@ export {
   benchConfig,
   type BenchConfigOptions,
   type BenchGateway,
+  type BenchProvider,
   type FakeServer,
   readyzOk,
   startFake,
+  type StartFakeOptions,
   startGateway,
   type StartGatewayOptions,
 } from "./_processes.ts";

@@ -1,12 +1,26 @@
 /** Turns: a driver over one WebSocket client, and closed-loop load over many sessions. */
 import type { GatewayClient } from "../src/cli/client.ts";
+import type { ChatStatus, ErrorShape } from "../src/kernel/mod.ts";
 
 /** One finished turn as the client saw it. */
 export interface TurnResult {
+  /** The end state: `final`, `aborted` or `error`. */
   state: string;
   /** chat.send sent → final (or error/aborted) event received, in ms. */
   ms: number;
+  /** The `<provider>/<model>` that answered, from the `final` event. */
+  model?: string;
+  /** The `status` events of the run (failovers, compaction), in order; absent when none came. */
+  statuses?: ChatStatus[];
+  /** Why the run ended without an answer (`error`/`aborted` events). */
+  error?: ErrorShape;
 }
+
+/** What ended a run, kept until its waiter takes it. */
+type RunEnd = Omit<TurnResult, "ms">;
+
+/** `chat` states that end a run; `delta` and `status` arrive while it goes on. */
+const END_STATES: ReadonlySet<unknown> = new Set(["final", "aborted", "error"]);
 
 /**
  * Runs turns over one client with a single event listener (a listener per turn, as
@@ -14,9 +28,11 @@ export interface TurnResult {
  */
 export class TurnDriver {
   #client: GatewayClient;
-  #waiting = new Map<string, (state: string) => void>();
-  /** End states that arrived before their chat.send answer (possible in principle). */
-  #early = new Map<string, string>();
+  #waiting = new Map<string, (end: RunEnd) => void>();
+  /** Ends that arrived before their chat.send answer (possible in principle). */
+  #early = new Map<string, RunEnd>();
+  /** Status events of runs not yet ended, by run id. */
+  #statuses = new Map<string, ChatStatus[]>();
   #timeoutMs: number;
 
   constructor(client: GatewayClient, options: { timeoutMs?: number } = {}) {
@@ -27,12 +43,29 @@ export class TurnDriver {
       const p = e.payload;
       if (p.state === "delta") return;
       const ids = Array.isArray(p.runIds) ? p.runIds as string[] : [String(p.runId)];
+      if (!END_STATES.has(p.state)) {
+        if (p.state !== "status") return;
+        for (const id of ids) {
+          const list = this.#statuses.get(id);
+          if (list) list.push(p.status as ChatStatus);
+          else this.#statuses.set(id, [p.status as ChatStatus]);
+        }
+        return;
+      }
       for (const id of ids) {
+        const statuses = this.#statuses.get(id);
+        this.#statuses.delete(id);
+        const end: RunEnd = {
+          state: String(p.state),
+          ...(typeof p.model === "string" ? { model: p.model } : {}),
+          ...(statuses ? { statuses } : {}),
+          ...(p.error ? { error: p.error as ErrorShape } : {}),
+        };
         const resolve = this.#waiting.get(id);
         if (resolve) {
           this.#waiting.delete(id);
-          resolve(String(p.state));
-        } else this.#early.set(id, String(p.state));
+          resolve(end);
+        } else this.#early.set(id, end);
       }
     });
   }
@@ -48,19 +81,19 @@ export class TurnDriver {
     const early = this.#early.get(ack.runId);
     if (early !== undefined) {
       this.#early.delete(ack.runId);
-      return { state: early, ms: performance.now() - t0 };
+      return { ...early, ms: performance.now() - t0 };
     }
-    const state = await new Promise<string>((resolve, reject) => {
+    const end = await new Promise<RunEnd>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(ack.runId);
         reject(new Error(`run ${ack.runId} did not end within ${this.#timeoutMs} ms`));
       }, this.#timeoutMs);
-      this.#waiting.set(ack.runId, (s) => {
+      this.#waiting.set(ack.runId, (r) => {
         clearTimeout(timer);
-        resolve(s);
+        resolve(r);
       });
     });
-    return { state, ms: performance.now() - t0 };
+    return { ...end, ms: performance.now() - t0 };
   }
 }
 
@@ -84,7 +117,13 @@ export interface LoadResult {
 export async function closedLoop(
   drivers: TurnDriver[],
   workers: string[][],
-  options: { turns: number; seconds: number; onTurn?: (done: number) => void | Promise<void> },
+  options: {
+    turns: number;
+    seconds: number;
+    onTurn?: (done: number) => void | Promise<void>;
+    /** Sees every turn that ended (whatever its state), before `onTurn`. */
+    onResult?: (result: TurnResult, sessionKey: string) => void;
+  },
 ): Promise<LoadResult> {
   let issued = 0;
   let done = 0;
@@ -97,11 +136,17 @@ export async function closedLoop(
     for (let i = 0; issued < options.turns && performance.now() < deadline; i++) {
       const n = ++issued;
       try {
-        const r = await driver.turn(keys[i % keys.length], `bench message ${n}`);
+        const key = keys[i % keys.length];
+        const r = await driver.turn(key, `bench message ${n}`);
+        options.onResult?.(r, key);
         if (r.state === "final") latencies.push(r.ms);
         else {
           errors++;
-          if (errorSamples.length < 5) errorSamples.push(`run ended ${r.state}`);
+          if (errorSamples.length < 5) {
+            errorSamples.push(
+              `run ended ${r.state}${r.error ? `: ${r.error.code} ${r.error.message}` : ""}`,
+            );
+          }
         }
       } catch (err) {
         errors++;

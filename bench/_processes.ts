@@ -7,27 +7,50 @@ import { flagsFor, freePort, ROOT } from "../tests/_helpers/gateway_process.ts";
 import { sleep } from "./_stats.ts";
 import { onHardStop } from "./_stop.ts";
 
-/** A running fake OpenAI server process. */
+/** A running fake provider process. */
 export interface FakeServer extends AsyncDisposable {
-  /** Base URL including `/v1`. */
+  /** Base URL as a provider's `base_url` takes it: with `/v1` (OpenAI), without (Anthropic). */
   url: string;
   port: number;
   pid: number;
   stop(): Promise<void>;
 }
 
-/** Starts `tests/_servers/openai.ts` as its own process and waits for its address line. */
-export async function startFake(options: { latencyMs?: number } = {}): Promise<FakeServer> {
+/** Options of {@linkcode startFake}. */
+export interface StartFakeOptions {
+  /** Which fake: `tests/_servers/openai.ts` or `tests/_servers/anthropic.ts`. @default "openai" */
+  kind?: "openai" | "anthropic";
+  /** Delay before the first byte of every reply. @default 0 */
+  latencyMs?: number;
+  /** Share of requests that fail at random, from 0 to 1. @default 0 */
+  faultRate?: number;
+  /** Faults drawn with equal odds when `faultRate` > 0 (the fake's names). @default the fake's */
+  faults?: string[];
+  /** Seed of the fault draw, to replay the same faults. @default random */
+  seed?: number;
+}
+
+/** Starts a fake provider as its own process and waits for its address line. */
+export async function startFake(options: StartFakeOptions = {}): Promise<FakeServer> {
+  const faultFlags = options.faultRate
+    ? [
+      "--fault-rate",
+      String(options.faultRate),
+      ...(options.faults ? ["--faults", options.faults.join(",")] : []),
+      ...(options.seed !== undefined ? ["--seed", String(options.seed)] : []),
+    ]
+    : [];
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--no-prompt",
       "--allow-net=127.0.0.1",
-      "tests/_servers/openai.ts",
+      `tests/_servers/${options.kind ?? "openai"}.ts`,
       "--port",
       "0",
       "--latency-ms",
       String(options.latencyMs ?? 0),
+      ...faultFlags,
     ],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
@@ -78,10 +101,32 @@ export async function startFake(options: { latencyMs?: number } = {}): Promise<F
   };
 }
 
+/** A provider of a bench config, `[providers.<id>]`. */
+export interface BenchProvider {
+  /** The `<provider>` of model refs. */
+  id: string;
+  kind: "openai" | "anthropic";
+  /** `base_url`: a fake's {@linkcode FakeServer.url}. */
+  url: string;
+  /** `timeout_seconds` (wait for the response to start). @default the gateway's default (120) */
+  timeoutSeconds?: number;
+  /** `idle_timeout_seconds` (silence allowed in a stream). @default the gateway's default (60) */
+  idleTimeoutSeconds?: number;
+}
+
 /** Options of {@linkcode benchConfig}. */
 export interface BenchConfigOptions {
-  /** The fake's base URL; without it no provider and no model are configured. */
+  /**
+   * Shorthand for one OpenAI provider `fake` at this base URL with `agent.model = "fake/bench"`.
+   * Without it (and without `providers`) no provider and no model are configured.
+   */
   fakeUrl?: string;
+  /** Providers besides `fakeUrl`'s. @default [] */
+  providers?: BenchProvider[];
+  /** `agent.model`, `<provider>/<model>`. @default "fake/bench" with `fakeUrl`, else none */
+  model?: string;
+  /** `agent.fallbacks`. @default [] */
+  fallbacks?: string[];
   /** `agent.max_concurrent`. @default the gateway's default (8) */
   maxConcurrent?: number;
   /** `agent.queue.cap`. @default the gateway's default (20) */
@@ -102,11 +147,21 @@ export function benchConfig(o: BenchConfigOptions = {}): string {
   const lines = [`[log]`, `level = "${o.logLevel ?? "warn"}"`];
   if (o.logFormat) lines.push(`format = "${o.logFormat}"`);
   if (o.storePath) lines.push(`[store]`, `path = "${o.storePath}"`);
-  if (o.fakeUrl) {
-    lines.push(`[providers.fake]`, `kind = "openai"`, `base_url = "${o.fakeUrl}"`);
+  const providers: BenchProvider[] = [
+    ...(o.fakeUrl ? [{ id: "fake", kind: "openai" as const, url: o.fakeUrl }] : []),
+    ...(o.providers ?? []),
+  ];
+  for (const p of providers) {
+    lines.push(`[providers.${p.id}]`, `kind = "${p.kind}"`, `base_url = "${p.url}"`);
+    if (p.timeoutSeconds !== undefined) lines.push(`timeout_seconds = ${p.timeoutSeconds}`);
+    if (p.idleTimeoutSeconds !== undefined) {
+      lines.push(`idle_timeout_seconds = ${p.idleTimeoutSeconds}`);
+    }
   }
   lines.push(`[agent]`);
-  if (o.fakeUrl) lines.push(`model = "fake/bench"`);
+  const model = o.model ?? (o.fakeUrl ? "fake/bench" : undefined);
+  if (model) lines.push(`model = "${model}"`);
+  if (o.fallbacks?.length) lines.push(`fallbacks = ${JSON.stringify(o.fallbacks)}`);
   if (o.maxConcurrent !== undefined) lines.push(`max_concurrent = ${o.maxConcurrent}`);
   if (o.queueCap !== undefined) lines.push(`[agent.queue]`, `cap = ${o.queueCap}`);
   return lines.join("\n") + "\n";

@@ -31,6 +31,8 @@ const SCRIPTS: { name: string; quick: string[] }[] = [
   { name: "throughput", quick: ["--turns", "2000", "--seconds", "5", "--runs", "1"] },
   { name: "soak_rss", quick: ["--turns", "5000", "--sessions", "100", "--settle-s", "3"] },
   { name: "ws_idle", quick: ["--runs", "1", "--settle-s", "2"] },
+  // No budget in design.md: its figures (completion, added latency) go to results.json only.
+  { name: "failover", quick: ["--turns", "200", "--sessions", "10"] },
 ];
 
 const only = values.only?.split(",").map((s) => s.trim());

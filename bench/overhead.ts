@@ -5,16 +5,22 @@
  * twice, back to back, in alternating order so neither side always goes first:
  *   T  the turn through the gateway: `chat.send` written to the WebSocket → `chat` final received;
  *   D  the same model request sent straight to the fake from this process with the `openai` SDK
- *      (stream, include_usage, all chunks read): the time a caller pays the provider without a
- *      gateway: HTTP round trip, the fake's work, SDK request building and SSE parsing.
+ *      (stream, include_usage, the same `tools`, all chunks read): the time a caller pays the
+ *      provider without a gateway: HTTP round trip, the fake's work, SDK request building and SSE
+ *      parsing.
  * Overhead = T − D, per turn (paired), so machine noise hits both sides alike. What remains is
  * what the gateway adds: WebSocket frames and zod parsing, the KV commits (admit, beginTurn,
- * finishTurn) and reads, the lane, context assembly, event fan-out. "The same request" is meant
- * literally: the bench keeps the transcript the gateway keeps (user message, `echo: …` reply) and
- * builds the context by the gateway's rule (newest entries within agent.context_tokens × 4
- * characters, from `src/agent/context.ts` and the config defaults), so D grows with the context
- * exactly as the gateway's own request does. As a check, the prompt tokens the fake reported to
- * the direct calls are summed and compared with the session's `inputTokens` in the gateway.
+ * finishTurn) and reads, the lane, context assembly, the model call's failover chain and stream
+ * watchdog, event fan-out. "The same request" is meant literally: the bench keeps the transcript
+ * the gateway keeps (user message, `echo: …` reply) and builds the context by the gateway's rule
+ * (newest entries within agent.context_tokens × 4 characters, from `src/agent/context.ts` and the
+ * config defaults), so D grows with the context exactly as the gateway's own request does. Every
+ * gateway request also carries the JSON Schemas of the registered tools (`time_now`,
+ * `session_status`, about 0.6 KB); D sends the same array, built the gateway's way (a
+ * `ToolRegistry` of the same built-ins, `specs()` mapped to function tools as
+ * `src/providers/openai.ts` does), so serialising and parsing it costs both sides alike. As a
+ * check, the prompt tokens the fake reported to the direct calls are summed and compared with the
+ * session's `inputTokens` in the gateway (the fake counts message text, not tools).
  *
  * Series: `one` = all turns on one session (the budget's figure; its transcript grows by two
  * entries a turn, and the gateway re-reads up to context_tokens × 4 characters of it every turn);
@@ -32,6 +38,8 @@ import OpenAI from "openai";
 import { parseArgs } from "node:util";
 import { CHARS_PER_TOKEN } from "../src/agent/context.ts";
 import { configSchema } from "../src/config/schema.ts";
+import { type SessionStore, systemClock } from "../src/kernel/mod.ts";
+import { sessionStatusTool, timeNowTool, ToolRegistry } from "../src/tools/mod.ts";
 import {
   benchConfig,
   type BenchGateway,
@@ -71,6 +79,18 @@ const cancelLimit = hardLimit(intFlag("limit-s", values["limit-s"]));
 const defaults = configSchema.parse({}).agent;
 const SYSTEM = defaults.system_prompt;
 const MAX_CHARS = defaults.context_tokens * CHARS_PER_TOKEN;
+/**
+ * The `tools` of every gateway request: the registry `src/gateway/server.ts` builds, mapped as
+ * `src/providers/openai.ts` maps it. `specs()` reads only names, descriptions and schemas, so the
+ * store behind `session_status` is never touched here.
+ */
+const TOOLS: OpenAI.Chat.ChatCompletionTool[] = new ToolRegistry([
+  timeNowTool(systemClock),
+  sessionStatusTool({ store: {} as SessionStore, clock: systemClock }),
+]).specs().map((t) => ({
+  type: "function",
+  function: { name: t.name, description: t.description, parameters: t.parameters },
+}));
 
 interface Entry {
   role: "user" | "assistant";
@@ -119,6 +139,7 @@ async function direct(context: Entry[]): Promise<{ ms: number; promptTokens: num
     ],
     stream: true,
     stream_options: { include_usage: true },
+    tools: TOOLS,
   });
   let promptTokens = 0;
   for await (const chunk of stream) if (chunk.usage) promptTokens = chunk.usage.prompt_tokens;

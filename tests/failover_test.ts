@@ -84,6 +84,18 @@ Deno.test("cooldowns step 30 s, 1 min, 5 min and stay capped; a success clears t
   assert.equal(book.fail("a/m", "overloaded")!.until - t0, 30_000, "steps start over");
 });
 
+Deno.test("a slow success does not clear a cooldown a later failure set", async () => {
+  const clock = new FakeClock();
+  const book = new CooldownBook(clock);
+  const callStarted = clock.now();
+  await clock.advance(500);
+  book.fail("a/m", "rate_limit"); // a concurrent call failed while ours was still streaming
+  book.succeed("a/m", callStarted);
+  assert.ok(book.active("a/m"), "the newer failure stands");
+  book.succeed("a/m", clock.now());
+  assert.equal(book.active("a/m"), undefined, "a call that started after it clears it");
+});
+
 Deno.test("auth and billing cool down 10 min; a longer retry-after wins; request errors start none", () => {
   const clock = new FakeClock();
   const book = new CooldownBook(clock);

@@ -27,6 +27,8 @@ export interface CooldownState {
   failures: number;
   /** How long this cooldown was set for. */
   ms: number;
+  /** When the failure that set it was recorded. */
+  at: number;
 }
 
 /** Cooldowns of every model ref, in memory (a restart forgets them, which only costs one retry). */
@@ -46,14 +48,20 @@ export class CooldownBook {
       ? ACCOUNT_COOLDOWN_MS
       : COOLDOWN_STEPS_MS[Math.min(failures, COOLDOWN_STEPS_MS.length) - 1];
     const ms = Math.max(step, retryAfterMs ?? 0);
-    const state = { until: this.#clock.now() + ms, reason: kind, failures, ms };
+    const at = this.#clock.now();
+    const state = { until: at + ms, reason: kind, failures, ms, at };
     this.#states.set(ref, state);
     return state;
   }
 
-  /** Records a success of `ref`: its cooldown and failure count are cleared. */
-  succeed(ref: string): void {
-    this.#states.delete(ref);
+  /**
+   * Records a success of a call to `ref` that started at `startedAt`: its cooldown and failure
+   * count are cleared, unless a failure was recorded after that call began (a slow success must
+   * not cancel what a concurrent call just learned).
+   */
+  succeed(ref: string, startedAt = Infinity): void {
+    const state = this.#states.get(ref);
+    if (state && state.at <= startedAt) this.#states.delete(ref);
   }
 
   /** Every model with a cooldown still running. */

@@ -114,9 +114,10 @@ export class Failover {
         const choice = order[i];
         hooks.signal.throwIfAborted();
         calls++;
+        const startedAt = this.#o.clock.now();
         try {
           const value = await attempt(choice);
-          cooldowns.succeed(choice.ref);
+          cooldowns.succeed(choice.ref, startedAt);
           return { value, ref: choice.ref };
         } catch (err) {
           if (!(err instanceof ProviderError) || hooks.signal.aborted) throw err;
