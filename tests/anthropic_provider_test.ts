@@ -655,14 +655,16 @@ api_key_env = "ANTHROPIC_API_KEY"
     assert.deepEqual(missingNeeds(needs.filter((n) => n.kind === "ignore-env")), []);
   });
 
-  await t.step("none without an anthropic provider", () => {
+  await t.step("an openai provider ignores only the openai SDK's names", () => {
     const needs = gatewayNeeds(loaded(`
 [providers.openai]
 kind = "openai"
 api_key_env = "OPENAI_API_KEY"
 `));
-    assert.ok(!needs.some((n) => n.kind === "ignore-env"));
-    assert.ok(!toFlags(needs).some((f) => f.startsWith("--ignore-env")));
+    assert.ok(!needs.some((n) => n.value.startsWith("ANTHROPIC_")));
+    assert.ok(
+      toFlags(needs).includes("--ignore-env=OPENAI_BASE_URL,OPENAI_CUSTOM_HEADERS,OPENAI_LOG"),
+    );
   });
 });
 

@@ -310,6 +310,7 @@ Deno.test("gatehouse permissions prints exactly the grants the config needs", as
       `--allow-read=${dir}`,
       `--allow-write=${dir}`,
       "--allow-env=HOME,GATEHOUSE_HOME,GATEHOUSE_CONFIG,GATEHOUSE_TOKEN,OPENAI_API_KEY",
+      "--ignore-env=OPENAI_BASE_URL,OPENAI_CUSTOM_HEADERS,OPENAI_LOG",
     ]);
   } finally {
     await Deno.remove(dir, { recursive: true });

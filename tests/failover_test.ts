@@ -285,3 +285,14 @@ Deno.test("the catalog lists the chain with roles, availability and cooldowns", 
   assert.equal(catalog.problem("x/m"), "no provider x");
   assert.equal(catalog.problem("a/anything"), undefined);
 });
+
+Deno.test("a fallback that refuses the request after the primary failed names both", async () => {
+  const s = setup();
+  s.a.failures.push("rate_limit");
+  s.b.failures.push("bad_request");
+  await assert.rejects(s.run(), (err) => {
+    assert.ok(err instanceof GatehouseError);
+    assert.match(err.message, /every model failed: a\/m1 \(rate_limit\), b\/m2 \(bad_request\)/);
+    return true;
+  });
+});

@@ -302,6 +302,8 @@ Deno.test("/model in chat pins, shows and clears the session's model without a m
     assert.match((show.message as { text: string }).text, /uses claude\/claude-test \(picked/);
     assert.match((show.message as { text: string }).text, /- fake\/test-model \(primary\): ready/);
     assert.equal((await log.end(await send(c, "hi"))).model, "claude/claude-test");
+    const usage = await log.end(await send(c, "/model claude/claude-test please"));
+    assert.match((usage.message as { text: string }).text, /^Usage: "\/model" shows the models/);
     const bad = await log.end(await send(c, "/model nope/x"));
     assert.match((bad.message as { text: string }).text, /Cannot use that model: .*"nope"/);
     const clear = await log.end(await send(c, "/model default"));

@@ -15,9 +15,14 @@ export function createCommands(
   deps: { store: SessionStore; catalog: ModelCatalog; events: EventSink },
 ): CommandHandler {
   return async (sessionKey, text) => {
-    const match = /^\/model(?:s)?(?:\s+(\S+))?\s*$/.exec(text.trim());
+    const match = /^\/models?(?:\s+(.*))?$/s.exec(text.trim());
     if (!match) return undefined;
-    const arg = match[1];
+    const args = (match[1] ?? "").trim().split(/\s+/).filter(Boolean);
+    if (args.length > 1) {
+      return 'Usage: "/model" shows the models, "/model <provider>/<model>" picks one for this ' +
+        'session, "/model default" goes back to the configured models.';
+    }
+    const arg = args[0];
     const chain = deps.catalog.chain();
     const chainText = chain.length ? chain.join(" → ") : "none configured";
     if (!arg) {

@@ -112,6 +112,7 @@ export async function runTurn(
 
     while (true) {
       callStart = reporter.shown.length;
+      const mark = reporter.mark();
       let reply: ModelReply;
       try {
         reply = await callModel({
@@ -133,7 +134,7 @@ export async function runTurn(
       } catch (err) {
         if (!(err instanceof ProviderError && err.kind === "context_overflow")) throw err;
         if (compacted) throw stillTooLong(err);
-        await compact(plan);
+        await compact(plan, mark);
         compacted = true;
         context = await readContext();
         continue;
@@ -244,18 +245,23 @@ export async function runTurn(
   }
 
   /** Summarises older entries into a compaction entry, so the retried call fits. */
-  async function compact(plan: ChainPlan): Promise<void> {
+  async function compact(
+    plan: ChainPlan,
+    mark: ReturnType<TurnReporter["mark"]>,
+  ): Promise<void> {
     const entries = await store.readTranscript(sessionKey, { maxChars: budgetChars });
     const todo = planCompaction(entries, new Set(reporter.runIds));
     if (!todo) {
       throw new GatehouseError(
         "PROVIDER_ERROR",
-        "the new message alone is longer than the model's context: send a shorter message or " +
-          "pick a model with a larger context window",
+        "the running turn alone (the new message and its tool results) is longer than the " +
+          "model's context: send a shorter message, ask for smaller tool output, or pick a model " +
+          "with a larger context window",
         { details: { kind: "context_overflow" } },
       );
     }
-    reporter.status({ kind: "compaction", reason: "context_overflow" });
+    // Text the overflowing call streamed before it failed is dropped; the retry streams anew.
+    reporter.status({ kind: "compaction", reason: "context_overflow" }, mark);
     const summary = await callModel({
       failover: deps.failover,
       plan,

@@ -186,13 +186,11 @@ async function checkProviders(loaded: LoadedConfig, env: EnvReader, out: Check[]
       });
       continue;
     }
-    // Anthropic's API root has no /v1 and takes its key in x-api-key.
+    // Anthropic's API root has no /v1. The key goes as the SDKs send it on turns (both send a
+    // Bearer token), so doctor passes exactly when turns would.
     const models = p.kind === "anthropic" ? `${base}/v1/models` : `${base}/models`;
-    const headers: Record<string, string> = !key
-      ? {}
-      : p.kind === "anthropic"
-      ? { "x-api-key": key, "anthropic-version": "2023-06-01" }
-      : { authorization: `Bearer ${key}` };
+    const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
+    if (p.kind === "anthropic") headers["anthropic-version"] = "2023-06-01";
     try {
       const res = await fetch(models, { headers, signal: AbortSignal.timeout(5000) });
       await res.body?.cancel();

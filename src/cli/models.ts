@@ -29,7 +29,8 @@ export const models: Command = {
   usage: `gatehouse models [--json]
 
 The primary model, its fallbacks in order, and any other model a session picked, each with its
-state: ready, cooling down after a failure (skipped until then), or unavailable (and why).
+state: ready, cooling down after a failure (tried only after the ready models until then), or
+unavailable (and why).
 
   --json   print the raw models.list payload
 ${TARGET_USAGE}`,

@@ -70,7 +70,7 @@ const modelRef = z.string().regex(
 );
 
 const failover = z.object({
-  /** Passes over the model chain before a turn gives up (a strict session model gets one retry per pass). */
+  /** Passes over the model chain before a turn gives up (a session's own model gets one attempt per pass). */
   rounds: z.number().int().min(1).max(5).default(2),
   /** Longest wait between passes; a provider's retry-after is honoured up to this. */
   max_wait_seconds: seconds(0, 300).default(30),

@@ -123,6 +123,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
         return {
           sessionKey: p.sessionKey,
           messages: entries.map((e) => ({
+            id: e.id,
             role: e.role === "note" ? "system" : e.role,
             text: e.text,
             ts: e.ts,

@@ -8,7 +8,7 @@ export interface ChatStatus {
   kind: "failover" | "compaction";
   /** 1-based count of model calls in this walk of the chain, the failed one included. */
   attempt?: number;
-  /** The model that failed (failover) or that summarises (compaction). */
+  /** The model that failed (failover). */
   model?: string;
   /** The failure class, e.g. `rate_limit`, `timeout`, `context_overflow`. */
   reason?: string;

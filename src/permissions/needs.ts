@@ -22,6 +22,8 @@ export const DEFAULT_BASE_URL: Record<string, string> = {
  * allowed: a read returns undefined, and nothing in the environment can steer the client (extra
  * headers, base URL, logging). With the options our provider passes only
  * ANTHROPIC_CUSTOM_HEADERS is read; the others are listed so a changed option cannot break start.
+ * The credential-chain names (ANTHROPIC_API_KEY, ANTHROPIC_PROFILE, …) are read only when no
+ * `apiKey` is passed, which our provider never does.
  */
 export const ANTHROPIC_SDK_ENV: readonly string[] = [
   "ANTHROPIC_BASE_URL",
@@ -32,6 +34,17 @@ export const ANTHROPIC_SDK_ENV: readonly string[] = [
   "ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE",
   "ANTHROPIC_OPEN_TELEMETRY_TRACES_MAX_CONTENT_BYTES",
   "ANTHROPIC_CUSTOM_HEADERS",
+];
+
+/**
+ * Env names `openai` 7.57.0 reads when a client is built. Its reader swallows a denied read, but
+ * under broad grants OPENAI_CUSTOM_HEADERS (always read) would add headers to every request, so
+ * the names are ignored as for Anthropic: the environment cannot steer the client.
+ */
+export const OPENAI_SDK_ENV: readonly string[] = [
+  "OPENAI_BASE_URL",
+  "OPENAI_CUSTOM_HEADERS",
+  "OPENAI_LOG",
 ];
 
 /**
@@ -76,8 +89,8 @@ export function gatewayNeeds(loaded: LoadedConfig): Need[] {
   for (const [id, p] of Object.entries(config.providers)) {
     add("net", netHost(p.base_url ?? DEFAULT_BASE_URL[p.kind]), `provider:${id}`);
     if (p.api_key_env) add("env", p.api_key_env, `provider:${id}`);
-    if (p.kind === "anthropic") {
-      for (const name of ANTHROPIC_SDK_ENV) add("ignore-env", name, `provider:${id}`);
+    for (const name of p.kind === "anthropic" ? ANTHROPIC_SDK_ENV : OPENAI_SDK_ENV) {
+      add("ignore-env", name, `provider:${id}`);
     }
   }
   return needs;

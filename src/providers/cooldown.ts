@@ -1,6 +1,6 @@
 /**
- * Cooldowns per `<provider>/<model>`: a model that just failed is skipped for a while, so the next
- * turns go straight to a fallback instead of waiting on it again. Steps 30 s → 1 min → 5 min (cap);
+ * Cooldowns per `<provider>/<model>`: a model that just failed goes to the back of the chain for a
+ * while, so the next turns go straight to a fallback instead of waiting on it again. Steps 30 s → 1 min → 5 min (cap);
  * billing and auth failures 10 min; a longer `retry-after` from the provider wins. A success clears.
  */
 import type { Clock, FailureKind } from "../kernel/mod.ts";

@@ -181,6 +181,7 @@ function classifyStatus(
       `${at} the conversation is longer than the model's context: lower agent.context_tokens`,
     );
   }
+  if (status === 408) return fail("timeout", `${at} the server timed out the request`);
   if (status >= 400 && status < 500) {
     return fail("bad_request", detail ? `${at} ${detail}` : `${at} request refused`);
   }

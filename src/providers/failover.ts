@@ -121,6 +121,10 @@ export class Failover {
           return { value, ref: choice.ref };
         } catch (err) {
           if (!(err instanceof ProviderError) || hooks.signal.aborted) throw err;
+          // A refused request after earlier failures: the error names them all.
+          if (err.kind === "bad_request" && failures.length) {
+            throw exhausted(plan, [...failures, { ref: choice.ref, error: err }]);
+          }
           if (FINAL.has(err.kind)) throw err;
           failures.push({ ref: choice.ref, error: err });
           const cooldown = cooldowns.fail(choice.ref, err.kind, err.options.retryAfterMs);

@@ -13,7 +13,7 @@ import {
   type StopReason,
   type ToolCall,
 } from "../kernel/mod.ts";
-import { cutError, malformedError } from "./errors.ts";
+import { cutError, isContextOverflowText, malformedError } from "./errors.ts";
 import type { GuardedCall } from "./guarded_stream.ts";
 import {
   type CallTarget,
@@ -63,7 +63,8 @@ export function createOpenAIProvider(
         apiKey: key,
         timeout: timeoutMs,
         maxRetries: 0, // the failover chain decides retries
-        // Passed explicitly so the SDK does not read OPENAI_* env vars of its own.
+        // Passed explicitly so the SDK does not read OPENAI_* env vars of its own (it still reads
+        // OPENAI_CUSTOM_HEADERS, which the permissions ignore: see OPENAI_SDK_ENV).
         organization: null,
         project: null,
         adminAPIKey: null,
@@ -82,11 +83,18 @@ export function createOpenAIProvider(
         code: typeof code === "string" ? code : null,
       };
     },
-    // An error event inside a 200 stream: the server gave up mid-answer.
-    midStream: (_err, cause, { id }) =>
-      new ProviderError("server", `provider ${id}: the server reported an error mid-stream`, {
-        cause,
-      }),
+    // An error event inside a 200 stream: the server gave up mid-answer (or found the
+    // conversation too long only once it started).
+    midStream: (err, cause, { id }) =>
+      isContextOverflowText((err as APIError).message ?? "")
+        ? new ProviderError(
+          "context_overflow",
+          `provider ${id}: the conversation is longer than the model's context: lower agent.context_tokens`,
+          { cause },
+        )
+        : new ProviderError("server", `provider ${id}: the server reported an error mid-stream`, {
+          cause,
+        }),
   });
 }
 
