@@ -622,6 +622,7 @@ function loaded(toml: string): LoadedConfig {
     warnings: [],
     storePath: "/srv/gatehouse/gatehouse.kv.sqlite",
     tokenPath: "/srv/gatehouse/token",
+    workspacePath: "/srv/gatehouse/workspace",
   };
 }
 

@@ -216,7 +216,8 @@ Deno.test("graceful stop lets a running turn finish", async () => {
 Deno.test("a provider host the process may not reach is disabled with one clear line", async () => {
   await using fake = await FakeOpenAI.start();
   await using gp = await GatewayProcess.start({
-    config: providerConfig(fake),
+    // web_fetch off: with it the gateway holds a bare --allow-net, which reaches every host.
+    config: providerConfig(fake) + `[tools]\ndeny = ["web_fetch"]\n`,
     env: { FAKE_KEY: "k" },
     flags: (f) =>
       f.map((x) => x.startsWith("--allow-net=") ? x.replace(`,127.0.0.1:${fake.port}`, "") : x),
@@ -281,37 +282,70 @@ Deno.test("bad config stops the start with a message that names the key", async 
   }
 });
 
-Deno.test("gatehouse permissions prints exactly the grants the config needs", async () => {
+Deno.test("gatehouse permissions prints exactly the grants the config needs", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "gatehouse-perm-" });
-  try {
-    await Deno.writeTextFile(
-      `${dir}/config.toml`,
-      `[providers.openai]\nkind = "openai"\napi_key_env = "OPENAI_API_KEY"\n[agent]\nmodel = "openai/gpt-4.1-mini"\n`,
-    );
+  const provider =
+    `[providers.openai]\nkind = "openai"\napi_key_env = "OPENAI_API_KEY"\n[agent]\nmodel = "openai/gpt-4.1-mini"\n`;
+  const flagsOf = async (toml: string) => {
+    await Deno.writeTextFile(`${dir}/config.toml`, provider + toml);
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "--no-prompt",
-        `--allow-read=${dir}`,
-        "--allow-env",
+        `--allow-read`,
+        "--allow-env=HOME,GATEHOUSE_HOME,GATEHOUSE_CONFIG,USERPROFILE,PATH",
         "main.ts",
         "permissions",
         "--config",
         `${dir}/config.toml`,
       ],
       cwd: ROOT,
-      env: { GATEHOUSE_HOME: dir },
+      env: { GATEHOUSE_HOME: dir, PATH: "/usr/local/bin:/usr/bin:/bin" },
     }).output();
-    const flags = new TextDecoder().decode(out.stdout).trim().split(" ");
-    assert.deepEqual(flags, [
-      "--no-prompt",
-      "--unstable-kv",
-      "--allow-net=127.0.0.1:18789,api.openai.com",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
-      "--allow-env=HOME,GATEHOUSE_HOME,GATEHOUSE_CONFIG,GATEHOUSE_TOKEN,OPENAI_API_KEY",
-      "--ignore-env=OPENAI_BASE_URL,OPENAI_CUSTOM_HEADERS,OPENAI_LOG",
-    ]);
+    return new TextDecoder().decode(out.stdout).trim().split(" ");
+  };
+  const base = [`--allow-read=${dir}`, `--allow-write=${dir}`];
+  const env = "--allow-env=HOME,GATEHOUSE_HOME,GATEHOUSE_CONFIG,GATEHOUSE_TOKEN,OPENAI_API_KEY";
+  const ignore = "--ignore-env=OPENAI_BASE_URL,OPENAI_CUSTOM_HEADERS,OPENAI_LOG";
+  try {
+    await t.step(
+      "default tools: web_fetch to any public host, metadata denied, no run",
+      async () => {
+        assert.deepEqual(await flagsOf(""), [
+          "--no-prompt",
+          "--unstable-kv",
+          "--allow-net",
+          ...base,
+          env,
+          ignore,
+          "--deny-net=169.254.169.254,metadata.google.internal",
+        ]);
+      },
+    );
+    await t.step("web_fetch off: net only for the bind address and the provider", async () => {
+      assert.deepEqual(await flagsOf(`[tools]\ndeny = ["web_fetch"]\n`), [
+        "--no-prompt",
+        "--unstable-kv",
+        "--allow-net=127.0.0.1:18789,api.openai.com",
+        ...base,
+        env,
+        ignore,
+      ]);
+    });
+    await t.step(
+      "exec programs: run for each, PATH readable to find them, env passed on",
+      async () => {
+        const flags = await flagsOf(
+          `[tools]\ndeny = ["web_fetch"]\n[tools.exec]\nprograms = ["echo"]\nenv = ["PATH"]\n`,
+        );
+        assert.ok(flags.includes("--allow-run=echo"), flags.join(" "));
+        assert.ok(
+          flags.includes(`--allow-read=${dir},/usr/local/bin,/usr/bin,/bin`),
+          flags.join(" "),
+        );
+        assert.ok(flags.includes(`${env},PATH`), flags.join(" "));
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,6 +1,6 @@
 /** One round of tool calls: all calls of a model reply run at once; each is reported as it starts and ends. */
 import type { ToolCall, ToolContext, ToolResult } from "../kernel/mod.ts";
-import type { ToolRegistry } from "../tools/mod.ts";
+import type { Origin, ToolRunner } from "../tools/mod.ts";
 import type { TurnReporter } from "./reporter.ts";
 
 /** Longest argument text and result text put into a `tool` event. */
@@ -11,7 +11,8 @@ const EVENT_SUMMARY_CHARS = 300;
 export function runToolRound(
   calls: ToolCall[],
   o: {
-    tools: ToolRegistry;
+    tools: ToolRunner;
+    origin: Origin;
     context: Omit<ToolContext, "callId">;
     reporter: TurnReporter;
     now: () => number;
@@ -25,7 +26,7 @@ export function runToolRound(
       args: eventArgs(call.arguments),
     });
     const started = o.now();
-    const result = await o.tools.run(call, o.context);
+    const result = await o.tools.run(call, o.context, o.origin);
     o.reporter.tool({
       phase: "result",
       name: call.name,

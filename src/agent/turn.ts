@@ -18,7 +18,7 @@ import {
 } from "../kernel/mod.ts";
 import type { LaneItem, RunContext } from "../lanes/mod.ts";
 import type { ChainPlan, Failover } from "../providers/failover.ts";
-import type { ToolRegistry } from "../tools/mod.ts";
+import { originOf, type ToolRunner } from "../tools/mod.ts";
 import { compactionEntry, planCompaction } from "./compaction.ts";
 import { CHARS_PER_TOKEN, type ModelContext, toModelContext } from "./context.ts";
 import { callModel, type ModelReply } from "./model_call.ts";
@@ -44,7 +44,7 @@ export interface TurnDeps {
   store: SessionStore;
   events: EventSink;
   failover: Failover;
-  tools: ToolRegistry;
+  tools: ToolRunner;
   logger: Logger;
   clock: Clock;
   settings: TurnSettings;
@@ -97,6 +97,9 @@ export async function runTurn(
     const readContext = async () =>
       toModelContext(await store.readTranscript(sessionKey, { maxChars: budgetChars }));
     let context = await readContext();
+    // What the conversation may use is decided once per turn, by who sent its first message.
+    const origin = originOf(sessionKey, messages[0].source);
+    const toolSpecs = deps.tools.specs(origin);
     let compacted = false;
     let rounds = 0;
 
@@ -121,7 +124,7 @@ export async function runTurn(
           request: {
             system: systemPrompt(settings.systemPrompt, context),
             messages: context.messages,
-            tools: deps.tools.specs(),
+            tools: toolSpecs,
             maxTokens: settings.maxOutputTokens,
             thinkingTokens: settings.thinkingTokens,
           },
@@ -172,6 +175,7 @@ export async function runTurn(
         });
         const results = await runToolRound(calls, {
           tools: deps.tools,
+          origin,
           context: { sessionKey, runId, model: reply.ref, signal: ctx.signal },
           reporter,
           now: () => performance.now(),

@@ -1,5 +1,5 @@
 /** `gatehouse chat`: a line chat with streamed replies. */
-import { MAIN_SESSION_KEY, sessionKeyProblem } from "../kernel/mod.ts";
+import { type ApprovalRequest, MAIN_SESSION_KEY, sessionKeyProblem } from "../kernel/mod.ts";
 import { ClientError, type GatewayClient, sendAndWait } from "./client.ts";
 import { type Command, parse, UsageError } from "./command.ts";
 import { statusLine, toolLine } from "./run_lines.ts";
@@ -74,6 +74,30 @@ async function slash(
   return true;
 }
 
+/** Asks on the terminal whether to allow a pending tool call, and sends the answer. */
+async function askApproval(
+  client: GatewayClient,
+  request: ApprovalRequest,
+  input: AsyncGenerator<string>,
+): Promise<void> {
+  write(
+    `\n[approval needed] ${request.tool}: ${request.summary}\n` +
+      "allow? y = once, a = always, n = deny: ",
+  );
+  const answer = (await input.next()).value?.trim().toLowerCase() ?? "n";
+  const decision = answer === "y" || answer === "yes"
+    ? "allow-once"
+    : answer === "a" || answer === "always"
+    ? "allow-always"
+    : "deny";
+  try {
+    await client.request("exec.approval.resolve", { id: request.id, decision });
+    write(`[${decision}]\n`);
+  } catch (err) {
+    write(`[not applied: ${(err as Error).message}]\n`);
+  }
+}
+
 export const chat: Command = {
   name: "chat",
   summary: "chat with the agent from the terminal",
@@ -109,10 +133,16 @@ ${TARGET_USAGE}`,
         server?.version ?? ""
       }; session ${state.session}. /help for commands`,
     );
+    const input = lines();
+    // A tool call of this session waiting for approval is asked about inline, on the next line.
+    const offApprovals = client.onEvent((e) => {
+      if (e.event !== "exec.approval.requested" || e.payload.sessionKey !== state.session) return;
+      void askApproval(client, e.payload as unknown as ApprovalRequest, input);
+    });
     try {
       const prompt = () => interactive && write("you> ");
       prompt();
-      for await (const line of lines()) {
+      for await (const line of input) {
         if (!line.trim()) {
           prompt();
           continue;
@@ -151,6 +181,7 @@ ${TARGET_USAGE}`,
       }
       return 0;
     } finally {
+      offApprovals();
       if (interactive) Deno.removeSignalListener("SIGINT", onSigint);
       await client.close();
     }

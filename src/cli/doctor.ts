@@ -7,8 +7,10 @@ import {
   gatewayNeeds,
   missingNeeds,
   needFlag,
+  reachableTools,
   toFlags,
 } from "../permissions/mod.ts";
+import { BUILTIN_TOOLS } from "../tools/catalog.ts";
 import { type Command, parse } from "./command.ts";
 
 type Level = "ok" | "warn" | "fail";
@@ -40,8 +42,8 @@ async function checkConfig(path: string | undefined, env: EnvReader, out: Check[
   }
 }
 
-function checkPermissions(loaded: LoadedConfig, out: Check[]) {
-  const needs = gatewayNeeds(loaded);
+function checkPermissions(loaded: LoadedConfig, env: EnvReader, out: Check[]) {
+  const needs = gatewayNeeds(loaded, { pathEnv: env("PATH") });
   const missing = missingNeeds(needs);
   if (missing.length === 0) {
     out.push({
@@ -59,6 +61,35 @@ function checkPermissions(loaded: LoadedConfig, out: Check[]) {
         toFlags(needs).join(" ")
       }`,
     });
+  }
+}
+
+/** A row per built-in tool: off by config, or each of its needs granted or not (then it is off). */
+function checkTools(loaded: LoadedConfig, env: EnvReader, out: Check[]) {
+  const reachable = reachableTools(loaded);
+  const needs = gatewayNeeds(loaded, { pathEnv: env("PATH") });
+  for (const { name } of BUILTIN_TOOLS) {
+    const what = `tool ${name}`;
+    if (!reachable.has(name)) {
+      const why = name === "exec" && loaded.config.tools.exec.programs.length === 0
+        ? "off: tools.exec.programs is empty"
+        : "off by the tools policy (profile, allow/deny, modes)";
+      out.push({ level: "ok", what, detail: why });
+      continue;
+    }
+    const own = needs.filter((n) => n.for === `tool:${name}`);
+    const missing = missingNeeds(own);
+    if (own.length === 0) out.push({ level: "ok", what, detail: "needs no permission" });
+    for (const n of own) {
+      const granted = !missing.includes(n);
+      out.push({
+        level: granted ? "ok" : "warn",
+        what,
+        detail: granted
+          ? `${needFlag(n)} granted`
+          : `${needFlag(n)} not granted: ${name} is disabled until the gateway runs with it`,
+      });
+    }
   }
 }
 
@@ -231,7 +262,8 @@ Prints one line per check (ok / warn / fail) with the fix. Exit 1 if any check f
     const out: Check[] = [];
     const loaded = await checkConfig(values.config as string | undefined, env, out);
     if (loaded) {
-      checkPermissions(loaded, out);
+      checkPermissions(loaded, env, out);
+      checkTools(loaded, env, out);
       await checkHome(loaded, out);
       await checkKv(loaded, out);
       await checkPort(loaded, out);

@@ -5,6 +5,7 @@
 import { VERSION } from "../version.ts";
 import { chat } from "./chat.ts";
 import { type Command, processEnv, report } from "./command.ts";
+import { approvals } from "./approvals.ts";
 import { doctor } from "./doctor.ts";
 import { models } from "./models.ts";
 import { permissions } from "./permissions.ts";
@@ -13,6 +14,7 @@ import { sessions } from "./sessions.ts";
 import { start } from "./start.ts";
 import { status } from "./status.ts";
 import { token } from "./token.ts";
+import { tools } from "./tools.ts";
 
 const COMMANDS: Command[] = [
   start,
@@ -20,6 +22,8 @@ const COMMANDS: Command[] = [
   send,
   sessions,
   models,
+  tools,
+  approvals,
   status,
   token,
   doctor,

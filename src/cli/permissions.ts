@@ -24,7 +24,7 @@ grants exactly what the gateway needs and nothing else.
       return 0;
     }
     const loaded = await loadConfig({ path: values.config as string | undefined, env });
-    const needs = gatewayNeeds(loaded);
+    const needs = gatewayNeeds(loaded, { pathEnv: env("PATH") });
     if (values.json) console.log(JSON.stringify({ flags: toFlags(needs), needs }, null, 2));
     else if (values.explain) {
       for (const n of needs) console.log(`${needFlag(n).padEnd(48)} ${n.for}`);

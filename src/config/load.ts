@@ -29,6 +29,8 @@ export interface LoadedConfig {
   storePath: string;
   /** The generated gateway token file, `<home>/token`. */
   tokenPath: string;
+  /** `tools.workspace` resolved against the home (not created, not symlink-resolved). */
+  workspacePath: string;
   /** Reserved: never set by this loader. */
   deviceDir?: never;
 }
@@ -66,6 +68,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
     warnings,
     storePath: resolveStorePath(config.store.path, home),
     tokenPath: join(home, "token"),
+    workspacePath: resolve(home, config.tools.workspace),
   };
 }
 

@@ -3,6 +3,7 @@
  * Field docs here are mirrored in config.example.toml.
  */
 import { z } from "zod";
+import { BUILTIN_TOOLS } from "../tools/catalog.ts";
 
 const envName = z.string().regex(
   /^[A-Za-z_][A-Za-z0-9_]*$/,
@@ -115,6 +116,70 @@ const provider = z.object({
   idle_timeout_seconds: seconds(1, 3600).default(60),
 });
 
+const toolMode = z.enum(["allow", "ask", "deny"]);
+/** A tool name or a group (`group:fs`, `group:runtime`, `group:web`, `group:messaging`, `group:session`). */
+const toolRef = z.string().regex(
+  /^(group:(fs|runtime|web|messaging|session)|[a-z_]+)$/,
+  'must be a tool name such as "exec" or a group: group:fs, group:runtime, group:web, group:messaging, group:session',
+);
+
+const toolOverride = z.object({
+  /** Applies to sessions of this channel (`telegram`, `webchat`, `cli`…); unset matches any. */
+  channel: z.string().min(1).optional(),
+  /** Applies to this sender id on the channel; unset matches any. */
+  sender: z.string().min(1).optional(),
+  allow: z.array(toolRef).default([]),
+  deny: z.array(toolRef).default([]),
+  modes: z.record(z.string().regex(/^[a-z_]+$/), toolMode).default({}),
+});
+
+const exec = z.object({
+  /** Programs `exec` may run (names found on PATH, or absolute paths); each becomes an --allow-run grant. Empty turns exec off. */
+  programs: z.array(z.string().min(1)).default([]),
+  /** Env names passed to programs (values from the gateway's env); everything else is cleared. */
+  env: z.array(envName).default(["PATH", "HOME", "LANG"]),
+  /** Allow `sh -c` style shells in argv[0]; off, a shell is refused even when allowlisted. */
+  shell: z.boolean().default(false),
+  /** Default and maximum run time of one program. */
+  timeout_seconds: seconds(1, 3600).default(60),
+  /** Output kept per call (stdout and stderr together); the rest is cut with a marker. */
+  max_output_chars: z.number().int().min(1000).max(1_000_000).default(20_000),
+});
+
+const webFetch = z.object({
+  /** Hosts web_fetch may reach; empty means any public host (the SSRF guard still applies). */
+  hosts: z.array(z.string().min(1)).default([]),
+  /** Hosts (host or host:port) allowed even though they resolve to loopback or private addresses. */
+  private_hosts: z.array(z.string().min(1)).default([]),
+  /** Largest response body read. */
+  max_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(2 * 1024 * 1024),
+  /** Characters of text returned by default (the model may ask for fewer). */
+  max_chars: z.number().int().min(100).max(1_000_000).default(50_000),
+  timeout_seconds: seconds(1, 300).default(20),
+  max_redirects: z.number().int().min(0).max(20).default(5),
+});
+
+const tools = z.object({
+  /** Base set: minimal (time, session), messaging (+ group:messaging), coding (+ files, exec, web_fetch), full (all). */
+  profile: z.enum(["minimal", "messaging", "coding", "full"]).default("coding"),
+  /** Folder the file tools and exec are confined to; relative paths are under the home. */
+  workspace: z.string().min(1).default("workspace"),
+  /** Tools or groups added to the profile. */
+  allow: z.array(toolRef).default([]),
+  /** Tools or groups taken away; deny wins over allow. */
+  deny: z.array(toolRef).default([]),
+  /** Mode per tool: allow (runs), ask (waits for an operator's approval), deny. */
+  modes: z.record(z.string().regex(/^[a-z_]+$/), toolMode).default({}),
+  /** Per channel / sender changes, applied in order after the above. */
+  overrides: z.array(toolOverride).default([]),
+  /** An approval not given within this time is a deny. */
+  approval_timeout_seconds: seconds(5, 86_400).default(300),
+  /** Largest file `read` returns and `write`/`edit` write. */
+  max_file_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  exec: exec.prefault({}),
+  web_fetch: webFetch.prefault({}),
+});
+
 const log = z.object({
   level: z.enum(["debug", "info", "warn", "error"]).default("info"),
   format: z.enum(["text", "json"]).default("text"),
@@ -130,6 +195,7 @@ export const configSchema = z.object({
     z.string().regex(/^[a-z0-9_-]+$/, "provider ids are lower case a-z 0-9 _ -"),
     provider,
   ).default({}),
+  tools: tools.prefault({}),
   log: log.prefault({}),
 }).superRefine((cfg, ctx) => {
   const refs: [string, (string | number)[]][] = [];
@@ -148,6 +214,24 @@ export const configSchema = z.object({
       });
     }
   }
+  const tools = BUILTIN_TOOLS.map((t) => t.name);
+  const checkTool = (name: string, path: (string | number)[]) => {
+    if (name.startsWith("group:") || tools.includes(name)) return;
+    ctx.addIssue({
+      code: "custom",
+      path,
+      message: `unknown tool "${name}": the tools are ${tools.join(", ")}`,
+    });
+  };
+  const t = cfg.tools;
+  t.allow.forEach((n, i) => checkTool(n, ["tools", "allow", i]));
+  t.deny.forEach((n, i) => checkTool(n, ["tools", "deny", i]));
+  for (const n of Object.keys(t.modes)) checkTool(n, ["tools", "modes", n]);
+  t.overrides.forEach((o, j) => {
+    o.allow.forEach((n, i) => checkTool(n, ["tools", "overrides", j, "allow", i]));
+    o.deny.forEach((n, i) => checkTool(n, ["tools", "overrides", j, "deny", i]));
+    for (const n of Object.keys(o.modes)) checkTool(n, ["tools", "overrides", j, "modes", n]);
+  });
   if (cfg.agent.fallbacks.length && !cfg.agent.model) {
     ctx.addIssue({
       code: "custom",
@@ -161,3 +245,5 @@ export const configSchema = z.object({
 export type Config = z.output<typeof configSchema>;
 /** One provider's config. */
 export type ProviderConfig = z.output<typeof provider>;
+/** The `[tools]` table. */
+export type ToolsConfig = z.output<typeof tools>;

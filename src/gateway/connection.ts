@@ -15,6 +15,7 @@ import type { MethodSpec } from "./methods.ts";
 import {
   connectParams,
   describeIssues,
+  EVENT_SCOPES,
   PRE_AUTH_MAX_BYTES,
   PROTOCOL_VERSION,
   requestFrame,
@@ -87,7 +88,7 @@ export class Connection implements Subscriber {
   }
 
   sendEvent(event: string, payloadJson: string): void {
-    if (!this.#authed || !this.#scopes.has("operator.read")) return;
+    if (!this.#authed || !this.#scopes.has(EVENT_SCOPES[event] ?? "operator.read")) return;
     if (this.#socket.readyState !== WebSocket.OPEN) return;
     if (this.#socket.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.#seq++; // the gap in seq tells the client it missed events

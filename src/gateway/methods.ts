@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { ChatService } from "../agent/chat_service.ts";
 import type { ModelCatalog } from "../providers/catalog.ts";
+import { type ApprovalBroker, originOf, type ToolRunner } from "../tools/mod.ts";
 import {
   type EventSink,
   GatehouseError,
@@ -31,6 +32,8 @@ export interface MethodDeps {
   events: EventSink;
   /** The configured models: checks session picks, lists models and cooldowns. */
   catalog: ModelCatalog;
+  tools: ToolRunner;
+  approvals: ApprovalBroker;
   status(): Record<string, unknown>;
   health(): Record<string, unknown>;
 }
@@ -170,6 +173,35 @@ export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
           reason: existed ? "patched" : "created",
         });
         return { session: sessionView(s!, chat) };
+      },
+    ),
+    "tools.effective": method(
+      "operator.read",
+      z.object({
+        sessionKey,
+        channel: z.string().min(1).max(64).optional(),
+        sender: z.string().min(1).max(128).optional(),
+      }),
+      (p) => {
+        // The session key's channel and peer, unless the caller asks about another origin.
+        const origin = p.channel
+          ? { channel: p.channel, sender: p.sender }
+          : originOf(p.sessionKey);
+        return { sessionKey: p.sessionKey, origin, tools: deps.tools.effective(origin) };
+      },
+    ),
+    "exec.approval.list": method("operator.approvals", noParams, () => ({
+      approvals: deps.approvals.pending(),
+    })),
+    "exec.approval.resolve": method(
+      "operator.approvals",
+      z.object({
+        id: z.string().min(1).max(128),
+        decision: z.enum(["allow-once", "allow-always", "deny"]),
+      }),
+      async (p, ctx) => {
+        const request = await deps.approvals.resolve(p.id, p.decision, ctx.source);
+        return { ok: true, id: p.id, decision: p.decision, tool: request.tool };
       },
     ),
     "sessions.reset": method("operator.admin", z.object({ sessionKey }), async (p) => {

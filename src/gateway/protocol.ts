@@ -19,6 +19,12 @@ export const SCOPES = [
 /** One operator scope. */
 export type Scope = typeof SCOPES[number];
 
+/** The scope a client needs to receive an event; events not listed need `operator.read`. */
+export const EVENT_SCOPES: Readonly<Record<string, Scope>> = {
+  "exec.approval.requested": "operator.approvals",
+  "exec.approval.resolved": "operator.approvals",
+};
+
 const id = z.union([z.string().min(1).max(128), z.number().int()]);
 
 /** `{type:"req", id, method, params}` */

@@ -16,7 +16,7 @@ import { ProviderRegistry } from "../providers/mod.ts";
 import { ModelCatalog } from "../providers/catalog.ts";
 import { CooldownBook } from "../providers/cooldown.ts";
 import { Failover } from "../providers/failover.ts";
-import { sessionStatusTool, timeNowTool, ToolRegistry } from "../tools/mod.ts";
+import { setupTools } from "../tools/setup.ts";
 import { createCommands } from "../agent/commands.ts";
 import { KvSessionStore } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
@@ -49,7 +49,16 @@ export interface RunningGateway {
   stop(reason?: string): Promise<void>;
 }
 
-const EVENTS = ["connect.challenge", "chat", "agent", "sessions.changed", "tick", "shutdown"];
+const EVENTS = [
+  "connect.challenge",
+  "chat",
+  "agent",
+  "sessions.changed",
+  "exec.approval.requested",
+  "exec.approval.resolved",
+  "tick",
+  "shutdown",
+];
 
 /** Builds and starts the gateway. Throws ConfigError or GatehouseError with a message for the user. */
 export async function startGateway(options: StartOptions): Promise<RunningGateway> {
@@ -59,7 +68,7 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   const startedAt = clock.now();
   assertSafeBind(config, loaded.found ? loaded.path : undefined);
 
-  const needs = gatewayNeeds(loaded);
+  const needs = gatewayNeeds(loaded, { pathEnv: options.env("PATH") });
   const missing = missingNeeds(needs);
   const missingCore = missing.filter((n) => n.for === "core" && n.kind !== "env");
   if (missingCore.length) {
@@ -69,15 +78,8 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
         `\`gatehouse permissions\` prints (${toFlags(needs).join(" ")})`,
     );
   }
-  const disabledProviders = new Map<string, string>();
-  for (const n of missing) {
-    if (!n.for.startsWith("provider:")) continue;
-    const id = n.for.slice("provider:".length);
-    const reason = `provider ${id} is disabled: the gateway runs without ${describe([n])}; ` +
-      `restart it with the flags \`gatehouse permissions\` prints`;
-    if (!disabledProviders.has(id)) logger.warn(reason);
-    disabledProviders.set(id, reason);
-  }
+  const disabledProviders = disabledParts(missing, "provider", logger);
+  const disabledTools = disabledParts(missing, "tool", logger);
 
   if (!/^(https?:|:memory:)/.test(loaded.storePath)) {
     await Deno.mkdir(loaded.home, { recursive: true, mode: 0o700 });
@@ -94,7 +96,15 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   }
 
   try {
-    return await serve({ ...options, clock, kv, startedAt, disabledProviders, needs });
+    return await serve({
+      ...options,
+      clock,
+      kv,
+      startedAt,
+      disabledProviders,
+      disabledTools,
+      needs,
+    });
   } catch (err) {
     kv.close();
     throw err;
@@ -105,12 +115,31 @@ function describe(needs: Need[]): string {
   return needs.map(needFlag).join(" ");
 }
 
+/**
+ * The parts (`provider:<id>`, `tool:<name>`) whose needs were not granted, each with the reason
+ * it is off; one log line each. They are disabled, never fatal.
+ */
+function disabledParts(missing: Need[], kind: "provider" | "tool", logger: Logger) {
+  const out = new Map<string, string>();
+  for (const n of missing) {
+    if (!n.for.startsWith(`${kind}:`)) continue;
+    const id = n.for.slice(kind.length + 1);
+    if (out.has(id)) continue;
+    const reason = `${kind} ${id} is disabled: the gateway runs without ${describe([n])}; ` +
+      `restart it with the flags \`gatehouse permissions\` prints`;
+    logger.warn(reason);
+    out.set(id, reason);
+  }
+  return out;
+}
+
 async function serve(
   options: StartOptions & {
     clock: Clock;
     kv: Deno.Kv;
     startedAt: number;
     disabledProviders: Map<string, string>;
+    disabledTools: Map<string, string>;
     needs: Need[];
   },
 ): Promise<RunningGateway> {
@@ -159,7 +188,16 @@ async function serve(
     cooldowns,
     clock,
   });
-  const tools = new ToolRegistry([timeNowTool(clock), sessionStatusTool({ store, clock })]);
+  const tools = await setupTools({
+    loaded,
+    kv,
+    store,
+    events: hub,
+    clock,
+    logger,
+    env,
+    disabled: options.disabledTools,
+  });
   const chat = new ChatService({
     store,
     events: hub,
@@ -170,7 +208,7 @@ async function serve(
       rounds: config.agent.failover.rounds,
       maxWaitMs: config.agent.failover.max_wait_seconds * 1000,
     }),
-    tools,
+    tools: tools.runner,
     commands: createCommands({ store, catalog, events: hub }),
     logger,
     clock,
@@ -204,7 +242,7 @@ async function serve(
     connections: connections.size,
     model: config.agent.model ?? null,
     fallbacks: config.agent.fallbacks,
-    tools: tools.names(),
+    tools: tools.names.filter((n) => !tools.disabled.has(n)),
     providers: registry.ids().map((id) => ({
       id,
       kind: config.providers[id].kind,
@@ -222,6 +260,8 @@ async function serve(
     status,
     health: () => ({ ok: true, ready, uptimeMs: clock.now() - startedAt }),
     catalog,
+    tools: tools.runner,
+    approvals: tools.approvals,
   });
   const limiter = new AuthLimiter({
     clock,
@@ -277,9 +317,12 @@ async function serve(
     startupMs: clock.now() - options.startedAt,
     ...(recovered.replayed || recovered.interrupted ? recovered : {}),
   });
-  // Whole permission classes the gateway never uses are dropped for the rest of the process.
+  // Whole permission classes the gateway never uses are dropped for the rest of the process:
+  // `run` too unless exec is on (then only the allowlisted programs were granted).
   if (options.revokeUnusedPermissions ?? true) {
-    for (const name of ["run", "ffi", "sys"] as const) Deno.permissions.revokeSync({ name });
+    const unused = ["ffi", "sys"] as ("run" | "ffi" | "sys")[];
+    if (!tools.names.includes("exec") || tools.disabled.has("exec")) unused.push("run");
+    for (const name of unused) Deno.permissions.revokeSync({ name });
   }
 
   let stopping: Promise<void> | undefined;

@@ -1,5 +1,6 @@
 /** The events the gateway broadcasts to clients; the wire shape is documented in docs/protocol.md. */
 
+import type { ApprovalRequest, ApprovalResolution } from "./approvals.ts";
 import type { ErrorShape } from "./errors.ts";
 
 /** Something the user should see while a run is recovering: a model switch or a compaction. */
@@ -59,6 +60,10 @@ export interface GatewayEvents {
     reason: "created" | "updated" | "patched" | "reset" | "deleted";
   };
   tick: { ts: number };
+  /** Sent only to clients holding `operator.approvals`. */
+  "exec.approval.requested": ApprovalRequest;
+  /** Sent only to clients holding `operator.approvals`. */
+  "exec.approval.resolved": ApprovalResolution;
   shutdown: { reason: string; restartExpectedMs?: number };
 }
 

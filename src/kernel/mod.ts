@@ -18,6 +18,7 @@ export {
   GatehouseError,
   toErrorShape,
 } from "./errors.ts";
+export type { ApprovalDecision, ApprovalRequest, ApprovalResolution } from "./approvals.ts";
 export type {
   AgentEvent,
   ChatEvent,
@@ -40,7 +41,7 @@ export {
   type ToolResult,
   type ToolSpec,
 } from "./provider.ts";
-export type { Tool, ToolContext, ToolOutput } from "./tool.ts";
+export type { PreparedCall, Tool, ToolContext, ToolGroup, ToolNeeds, ToolOutput } from "./tool.ts";
 export type {
   AdmitResult,
   DeliveryRoute,

@@ -1,6 +1,9 @@
 /** The tool contract: what the model may call, with parameters checked before a tool runs. */
 import type { z } from "zod";
 
+/** Tool groups, for `tools.allow` / `tools.deny` (`group:fs` …) and profiles. */
+export type ToolGroup = "fs" | "runtime" | "web" | "messaging" | "session";
+
 /** What a running tool knows about the call. */
 export interface ToolContext {
   sessionKey: string;
@@ -11,6 +14,28 @@ export interface ToolContext {
   model: string;
   /** Aborted when the turn is stopped; long tools must honour it. */
   signal: AbortSignal;
+  /**
+   * What `prepare` resolved and an approval (if one was asked) bound. When present, the tool must
+   * act on exactly this (the resolved program, argv and cwd), never re-resolve from the arguments.
+   */
+  prepared?: PreparedCall;
+}
+
+/**
+ * A call resolved before it runs: what an approval shows and binds. Built by the tool from its
+ * checked arguments (never taken from them as they are), so nothing in the arguments can mark a
+ * call approved.
+ */
+export interface PreparedCall {
+  /** One line for people: `git status` in `~/workspace/app`. */
+  summary: string;
+  /** The program's real path, for `exec`. */
+  program?: string;
+  argv?: string[];
+  /** The real working directory. */
+  cwd?: string;
+  /** Other arguments worth showing (non-exec tools). */
+  args?: Record<string, unknown>;
 }
 
 /** A tool's answer. A thrown error becomes an error result too, with its message. */
@@ -19,11 +44,25 @@ export interface ToolOutput {
   isError?: boolean;
 }
 
+/** What a tool needs from Deno to work at all; a tool whose needs are not granted is disabled. */
+export interface ToolNeeds {
+  net?: string[];
+  read?: string[];
+  write?: string[];
+  env?: string[];
+  run?: string[];
+}
+
 /** A tool. `params` is a zod object schema; it is shown to the model as JSON Schema and checked on every call. */
 export interface Tool<P extends z.ZodType = z.ZodType> {
   name: string;
   /** One or two sentences for the model: what it does and when to use it. */
   description: string;
   params: P;
+  group: ToolGroup;
+  /** Deno permissions the tool cannot work without. @default none */
+  needs?: ToolNeeds;
+  /** Resolves a call into what it will do (for approvals); tools without side effects omit it. */
+  prepare?(args: z.output<P>, ctx: ToolContext): Promise<PreparedCall>;
   run(args: z.output<P>, ctx: ToolContext): Promise<string | ToolOutput>;
 }

@@ -14,3 +14,4 @@ export {
   OWN_ENV,
   toFlags,
 } from "./needs.ts";
+export { reachableTools, type ToolNeed, toolNeeds } from "./tool_needs.ts";

@@ -6,6 +6,7 @@
 import { dirname } from "node:path";
 import { CONFIG_ENV_VARS, type LoadedConfig } from "../config/mod.ts";
 import { bindHost } from "../gateway/bind.ts";
+import { toolNeeds } from "./tool_needs.ts";
 
 /** Env names the program itself reads (home, config and CLI token lookup). */
 export const OWN_ENV: readonly string[] = [...CONFIG_ENV_VARS, "GATEHOUSE_TOKEN"];
@@ -52,9 +53,10 @@ export const OPENAI_SDK_ENV: readonly string[] = [
  * is an env name whose reads must return undefined (`--ignore-env`), not throw.
  */
 export interface Need {
-  kind: "net" | "read" | "write" | "env" | "ignore-env";
+  kind: "net" | "read" | "write" | "env" | "run" | "ignore-env" | "deny-net";
+  /** A host, path, env name or program; `*` for `net` is every host (bare `--allow-net`). */
   value: string;
-  /** `core` (the gateway cannot run without it) or `provider:<id>`. */
+  /** `core` (the gateway cannot run without it), `provider:<id>` or `tool:<name>`. */
   for: string;
 }
 
@@ -64,14 +66,20 @@ export function netHost(url: string): string {
   return u.host;
 }
 
-/** Every need of a loaded config. */
-export function gatewayNeeds(loaded: LoadedConfig): Need[] {
+/**
+ * Every need of a loaded config. `pathEnv` is the PATH the gateway will run with (exec looks up
+ * its allowlisted programs there); without it those folders are not granted.
+ */
+export function gatewayNeeds(loaded: LoadedConfig, options: { pathEnv?: string } = {}): Need[] {
   const { config, home, storePath } = loaded;
   const needs: Need[] = [];
   const add = (kind: Need["kind"], value: string, who = "core") => {
-    if (!needs.some((n) => n.kind === kind && n.value === value)) {
-      needs.push({ kind, value, for: who });
-    }
+    // A folder already granted covers everything under it.
+    const covered = (n: Need) =>
+      n.kind === kind &&
+      (n.value === value ||
+        ((kind === "read" || kind === "write") && value.startsWith(`${n.value}/`)));
+    if (!needs.some(covered)) needs.push({ kind, value, for: who });
   };
   add("net", `${bindHost(config.gateway.bind)}:${config.gateway.port}`);
   add("read", home);
@@ -93,26 +101,31 @@ export function gatewayNeeds(loaded: LoadedConfig): Need[] {
       add("ignore-env", name, `provider:${id}`);
     }
   }
+  for (const t of toolNeeds(loaded, options.pathEnv)) add(t.kind, t.value, `tool:${t.tool}`);
   return needs;
 }
 
 /** The flag that grants one need, as `--allow-net=host` or `--ignore-env=NAME`. */
 export function needFlag(need: Need): string {
-  return need.kind === "ignore-env"
-    ? `--ignore-env=${need.value}`
-    : `--allow-${need.kind}=${need.value}`;
+  if (need.kind === "ignore-env") return `--ignore-env=${need.value}`;
+  if (need.kind === "deny-net") return `--deny-net=${need.value}`;
+  return need.value === "*" ? `--allow-${need.kind}` : `--allow-${need.kind}=${need.value}`;
 }
 
 /** The `deno run` flags that grant exactly `needs`. */
 export function toFlags(needs: Need[]): string[] {
   const list = (kind: Need["kind"]) => needs.filter((n) => n.kind === kind).map((n) => n.value);
   const flags = ["--no-prompt", "--unstable-kv"];
-  for (const kind of ["net", "read", "write", "env"] as const) {
+  for (const kind of ["net", "read", "write", "env", "run"] as const) {
     const values = list(kind);
-    if (values.length) flags.push(`--allow-${kind}=${values.join(",")}`);
+    // One `*` grants the whole class: the list would only narrow it.
+    if (values.includes("*")) flags.push(`--allow-${kind}`);
+    else if (values.length) flags.push(`--allow-${kind}=${values.join(",")}`);
   }
   const ignored = list("ignore-env");
   if (ignored.length) flags.push(`--ignore-env=${ignored.join(",")}`);
+  const denied = list("deny-net");
+  if (denied.length) flags.push(`--deny-net=${denied.join(",")}`);
   return flags;
 }
 
@@ -120,10 +133,14 @@ export function toFlags(needs: Need[]): string[] {
 export function missingNeeds(needs: Need[]): Need[] {
   return needs.filter((n) => {
     if (n.kind === "ignore-env") return !readsQuietly(n.value);
+    // A deny is hardening on top of the grants, never a reason to disable anything.
+    if (n.kind === "deny-net") return false;
     const desc: Deno.PermissionDescriptor = n.kind === "net"
-      ? { name: "net", host: n.value }
+      ? n.value === "*" ? { name: "net" } : { name: "net", host: n.value }
       : n.kind === "env"
       ? { name: "env", variable: n.value }
+      : n.kind === "run"
+      ? { name: "run", command: n.value }
       : { name: n.kind, path: n.value };
     return Deno.permissions.querySync(desc).state !== "granted";
   });

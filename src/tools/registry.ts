@@ -4,7 +4,25 @@
  * the schema, and tools that fail all become error results the model can read and correct.
  */
 import { z } from "zod";
-import type { Tool, ToolCall, ToolContext, ToolResult, ToolSpec } from "../kernel/mod.ts";
+import type {
+  PreparedCall,
+  Tool,
+  ToolCall,
+  ToolContext,
+  ToolResult,
+  ToolSpec,
+} from "../kernel/mod.ts";
+
+/**
+ * Decides, after a call's arguments are checked and before the tool runs, whether it may run:
+ * `{run: true, prepared}` lets it (with what an approval bound), `{run: false, reason}` answers
+ * the model with the reason instead.
+ */
+export type ToolGate = (
+  tool: Tool,
+  args: unknown,
+  ctx: ToolContext,
+) => Promise<{ run: true; prepared?: PreparedCall } | { run: false; reason: string }>;
 
 /** Longest tool output fed back to the model; the rest is cut with a marker. */
 export const MAX_RESULT_CHARS = 32_000;
@@ -33,18 +51,30 @@ export class ToolRegistry {
     return [...this.#tools.keys()];
   }
 
-  /** The tools as the model sees them; computed once. */
-  specs(): ToolSpec[] {
+  /** A registered tool. */
+  get(name: string): Tool | undefined {
+    return this.#tools.get(name);
+  }
+
+  /** The tools as the model sees them (all, or those named), in registration order; computed once. */
+  specs(names?: ReadonlySet<string>): ToolSpec[] {
     this.#specs ??= [...this.#tools.values()].map((t) => ({
       name: t.name,
       description: t.description,
       parameters: jsonSchema(t.params),
     }));
-    return this.#specs;
+    return names ? this.#specs.filter((s) => names.has(s.name)) : this.#specs;
   }
 
-  /** Runs one call; always resolves, failures as `isError` results. */
-  async run(call: ToolCall, ctx: Omit<ToolContext, "callId">): Promise<ToolResult> {
+  /**
+   * Runs one call; always resolves, failures as `isError` results. `gate` may stop it after its
+   * arguments are checked; `available` are the names an unknown-tool answer lists.
+   */
+  async run(
+    call: ToolCall,
+    ctx: Omit<ToolContext, "callId">,
+    options: { gate?: ToolGate; available?: string[] } = {},
+  ): Promise<ToolResult> {
     const result = (content: string, isError: boolean): ToolResult => ({
       callId: call.id,
       name: call.name,
@@ -55,7 +85,7 @@ export class ToolRegistry {
     if (!tool) {
       return result(
         `unknown tool "${call.name}"; the tools available are: ${
-          this.names().join(", ") || "none"
+          (options.available ?? this.names()).join(", ") || "none"
         }`,
         true,
       );
@@ -74,7 +104,13 @@ export class ToolRegistry {
       return result(`invalid arguments for ${call.name}: ${problems.join("; ")}`, true);
     }
     try {
-      const out = await tool.run(parsed.data, { ...ctx, callId: call.id });
+      const context: ToolContext = { ...ctx, callId: call.id };
+      if (options.gate) {
+        const verdict = await options.gate(tool, parsed.data, context);
+        if (!verdict.run) return result(verdict.reason, true);
+        if (verdict.prepared) context.prepared = verdict.prepared;
+      }
+      const out = await tool.run(parsed.data, context);
       return typeof out === "string"
         ? result(out, false)
         : result(out.content, out.isError ?? false);

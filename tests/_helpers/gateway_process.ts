@@ -20,7 +20,9 @@ export function freePort(): number {
 /** The flags the gateway gets for a config, exactly as `gatehouse permissions` prints them. */
 export async function flagsFor(configPath: string, home: string): Promise<string[]> {
   const env = (n: string) => (n === "GATEHOUSE_HOME" ? home : Deno.env.get(n));
-  return toFlags(gatewayNeeds(await loadConfig({ path: configPath, env })));
+  return toFlags(
+    gatewayNeeds(await loadConfig({ path: configPath, env }), { pathEnv: Deno.env.get("PATH") }),
+  );
 }
 
 /** A started gateway process. */

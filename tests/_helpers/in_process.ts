@@ -61,11 +61,13 @@ export async function startTestGateway(
     warnings: [],
     storePath: ":memory:",
     tokenPath: `${home}/token`,
+    workspacePath: `${home}/${config.tools.workspace}`,
   };
   const gateway = await startGateway({
     loaded,
     logger: silentLogger,
-    env: () => undefined,
+    // Only PATH (exec looks up its allowlisted programs there); provider keys are never read.
+    env: (name) => (name === "PATH" ? Deno.env.get("PATH") : undefined),
     clock: options.clock,
     revokeUnusedPermissions: false,
   });

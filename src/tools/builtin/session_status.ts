@@ -13,6 +13,7 @@ export function sessionStatusTool(
     description:
       "Returns this conversation's session: its key, the model answering now, token usage so far and when it started.",
     params,
+    group: "session",
     async run(_args, ctx) {
       const meta = await deps.store.getSession(ctx.sessionKey);
       const status = {

@@ -14,6 +14,7 @@ export function timeNowTool(clock: Clock): Tool<typeof params> {
     name: "time_now",
     description: "Returns the current date and time (UTC, and local time in a given time zone).",
     params,
+    group: "session",
     run({ timezone }) {
       const now = new Date(clock.now());
       const lines = [`utc: ${now.toISOString()}`];

@@ -1,0 +1,75 @@
+/**
+ * What the built-in tools need from Deno for a config: the workspace for the file tools and exec,
+ * the programs and env names exec passes on, the hosts web_fetch may reach. Only tools the policy
+ * can enable for some conversation count, so a config that leaves a tool out grants it nothing.
+ */
+import { delimiter, isAbsolute } from "node:path";
+import type { LoadedConfig } from "../config/mod.ts";
+import { BUILTIN_TOOLS } from "../tools/catalog.ts";
+import { type Origin, ToolPolicy } from "../tools/policy.ts";
+
+/** Cloud metadata endpoints, denied to the runtime whenever web_fetch may reach any host. */
+const METADATA_HOSTS = ["169.254.169.254", "metadata.google.internal"];
+
+/** A tool's needs, in the shape of permissions/needs.ts (`net` value `*` is every host). */
+export interface ToolNeed {
+  kind: "net" | "read" | "write" | "env" | "run" | "deny-net";
+  value: string;
+  tool: string;
+}
+
+/** Tools the policy enables for the operator or for some override's channel and sender. */
+export function reachableTools(loaded: LoadedConfig): Set<string> {
+  const { tools } = loaded.config;
+  const policy = new ToolPolicy(tools, [...BUILTIN_TOOLS]);
+  const origins: Origin[] = [
+    {},
+    ...tools.overrides.map((o) => ({ channel: o.channel, sender: o.sender })),
+  ];
+  const out = new Set<string>();
+  for (const origin of origins) {
+    for (const d of policy.all(origin)) if (d.enabled) out.add(d.name);
+  }
+  // exec without allowlisted programs can run nothing: it needs (and gets) nothing.
+  if (tools.exec.programs.length === 0) out.delete("exec");
+  return out;
+}
+
+/**
+ * The needs of the tools a config can enable. `pathEnv` is the PATH exec will search: its folders
+ * must be readable to find the allowlisted programs and pin their real paths at start-up.
+ */
+export function toolNeeds(loaded: LoadedConfig, pathEnv?: string): ToolNeed[] {
+  const { tools } = loaded.config;
+  const ws = loaded.workspacePath;
+  const reachable = reachableTools(loaded);
+  const out: ToolNeed[] = [];
+  const add = (tool: string, kind: ToolNeed["kind"], value: string) => {
+    if (reachable.has(tool)) out.push({ kind, value, tool });
+  };
+  add("read", "read", ws);
+  add("list", "read", ws);
+  for (const tool of ["write", "edit"]) {
+    add(tool, "read", ws);
+    add(tool, "write", ws);
+  }
+  add("exec", "read", ws);
+  for (const program of tools.exec.programs) {
+    add("exec", "run", program);
+    if (isAbsolute(program)) add("exec", "read", program);
+  }
+  const pathDirs = (pathEnv ?? "").split(delimiter).filter((d) => isAbsolute(d));
+  if (tools.exec.programs.some((p) => !isAbsolute(p))) {
+    for (const dir of new Set(pathDirs)) add("exec", "read", dir);
+  }
+  for (const name of tools.exec.env) add("exec", "env", name);
+  const { hosts, private_hosts } = tools.web_fetch;
+  if (hosts.length === 0) {
+    // Any public host means a bare --allow-net; the SSRF guard refuses private addresses, and
+    // the cloud metadata endpoints are denied at the runtime too.
+    add("web_fetch", "net", "*");
+    for (const host of METADATA_HOSTS) add("web_fetch", "deny-net", host);
+  }
+  for (const host of [...hosts, ...private_hosts]) add("web_fetch", "net", host);
+  return out;
+}

@@ -1,0 +1,91 @@
+/**
+ * The tool runner a turn uses: the registry's tools filtered by policy for the conversation's
+ * origin, and every call gated: a tool the policy leaves out is answered with why; `ask` waits for
+ * an operator's approval of the call as the gateway resolved it (`prepare`), never as the
+ * arguments describe it.
+ */
+import type { ToolCall, ToolContext, ToolResult, ToolSpec } from "../kernel/mod.ts";
+import type { ApprovalBroker } from "./approvals.ts";
+import type { Origin, ToolDecision, ToolPolicy } from "./policy.ts";
+import type { ToolGate, ToolRegistry } from "./registry.ts";
+
+/** Options of {@linkcode ToolRunner}. */
+export interface ToolRunnerOptions {
+  registry: ToolRegistry;
+  policy: ToolPolicy;
+  approvals: ApprovalBroker;
+  /** For messages: how long an approval waits. */
+  approvalTimeoutSeconds: number;
+}
+
+/** Offers and runs tools under the policy. */
+export class ToolRunner {
+  #o: ToolRunnerOptions;
+
+  constructor(options: ToolRunnerOptions) {
+    this.#o = options;
+  }
+
+  /** What `origin` may use, with the reasons (`tools.effective`). */
+  effective(origin: Origin): ToolDecision[] {
+    return this.#o.policy.all(origin);
+  }
+
+  /** The tools offered to the model for `origin`. */
+  specs(origin: Origin): ToolSpec[] {
+    return this.#o.registry.specs(new Set(this.#enabled(origin)));
+  }
+
+  /** Runs one call for `origin`; always resolves. */
+  run(call: ToolCall, ctx: Omit<ToolContext, "callId">, origin: Origin): Promise<ToolResult> {
+    return this.#o.registry.run(call, ctx, {
+      gate: this.#gate(origin),
+      available: this.#enabled(origin),
+    });
+  }
+
+  #enabled(origin: Origin): string[] {
+    return this.#o.policy.all(origin).filter((d) => d.enabled).map((d) => d.name);
+  }
+
+  #gate(origin: Origin): ToolGate {
+    return async (tool, args, ctx) => {
+      const d = this.#o.policy.decide(tool.name, origin);
+      if (!d?.enabled) {
+        return {
+          run: false,
+          reason: `${tool.name} is not allowed in this conversation (${
+            d?.why.at(-1) ?? "not registered"
+          }); do not call it again, and tell the user if it is needed`,
+        };
+      }
+      const prepared = tool.prepare ? await tool.prepare(args as never, ctx) : undefined;
+      if (d.mode === "allow") return { run: true, prepared };
+      const subject = prepared ?? {
+        summary: `${tool.name} ${JSON.stringify(args).slice(0, 300)}`,
+        args: args as Record<string, unknown>,
+      };
+      const { approvals } = this.#o;
+      if (await approvals.remembered(tool.name, subject)) return { run: true, prepared };
+      const outcome = await approvals.request(
+        { sessionKey: ctx.sessionKey, runId: ctx.runId, tool: tool.name, prepared: subject },
+        ctx.signal,
+      );
+      switch (outcome) {
+        case "allow-once":
+        case "allow-always":
+          return { run: true, prepared };
+        case "deny":
+          return { run: false, reason: `an operator denied this call: ${subject.summary}` };
+        case "timeout":
+          return {
+            run: false,
+            reason: `no operator approved this call within ${this.#o.approvalTimeoutSeconds}s, ` +
+              `so it was denied: ${subject.summary}`,
+          };
+        case "aborted":
+          return { run: false, reason: "the turn was stopped while the call waited for approval" };
+      }
+    };
+  }
+}
