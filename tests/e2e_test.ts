@@ -346,6 +346,34 @@ Deno.test("gatehouse permissions prints exactly the grants the config needs", as
         assert.ok(flags.includes(`${env},PATH`), flags.join(" "));
       },
     );
+    await t.step("--format deno-json and compile carry the same grants", async () => {
+      await flagsOf(`[tools]\ndeny = ["web_fetch"]\n`);
+      const run = (format: string) =>
+        new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--no-prompt",
+            "--allow-read",
+            "--allow-env=HOME,GATEHOUSE_HOME,GATEHOUSE_CONFIG,USERPROFILE,PATH",
+            "main.ts",
+            "permissions",
+            "--config",
+            `${dir}/config.toml`,
+            "--format",
+            format,
+          ],
+          cwd: ROOT,
+          env: { GATEHOUSE_HOME: dir },
+        }).output().then((o) => new TextDecoder().decode(o.stdout).trim());
+      const set = JSON.parse(await run("deno-json")).permissions.gateway;
+      assert.deepEqual(set.net, { allow: ["127.0.0.1:18789", "api.openai.com"] });
+      assert.deepEqual(set.read, { allow: [dir] });
+      assert.deepEqual(set.env.ignore, ["OPENAI_BASE_URL", "OPENAI_CUSTOM_HEADERS", "OPENAI_LOG"]);
+      assert.match(
+        await run("compile"),
+        /^deno compile --no-prompt --unstable-kv --allow-net=127\.0\.0\.1:18789,api\.openai\.com .* --output gatehouse main\.ts start$/,
+      );
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

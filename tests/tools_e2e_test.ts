@@ -142,3 +142,19 @@ Deno.test("without --allow-run exec is disabled, doctor says so, and the gateway
     "exec is not offered to the model",
   );
 });
+
+Deno.test("the terminal chat asks inline and the answer reaches the gateway", async () => {
+  await using fake = await FakeOpenAI.start();
+  await using page = pageServer();
+  await using gp = await GatewayProcess.start({ config: config(fake, page.port) });
+  fake.script(
+    { toolCalls: [{ id: "x", name: "exec", arguments: '{"argv":["echo","from the chat"]}' }] },
+    { text: "ran it" },
+  );
+  const r = await gp.cli(["chat"], { stdin: "please run it\ny\n/quit\n" });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\[approval needed\] exec: echo 'from the chat' {2}\(in \.\/\)/);
+  assert.match(r.stdout, /allow\? y = once, a = always, n = deny: \[allow-once\]\nran it\n/);
+  const fed = (fake.requests.at(-1)!.body.messages as Msg[]).find((m) => m.tool_call_id === "x");
+  assert.match(String(fed?.content), /from the chat/);
+});

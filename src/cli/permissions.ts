@@ -1,21 +1,46 @@
 /** `gatehouse permissions`: the least `--allow-*` flags the config needs. */
 import { loadConfig } from "../config/mod.ts";
-import { gatewayNeeds, needFlag, toFlags } from "../permissions/mod.ts";
-import { type Command, parse } from "./command.ts";
+import { gatewayNeeds, type Need, needFlag, toFlags } from "../permissions/mod.ts";
+import { type Command, parse, UsageError } from "./command.ts";
+
+/**
+ * The needs as a deno.json permission set (`"permissions": {"gateway": …}`, used with
+ * `deno run -P=gateway`): the same grants as the flags, in the config file's shape.
+ */
+export function permissionSet(needs: Need[]): Record<string, unknown> {
+  const values = (kind: Need["kind"]) => needs.filter((n) => n.kind === kind).map((n) => n.value);
+  const set: Record<string, unknown> = {};
+  for (const kind of ["net", "read", "write", "run"] as const) {
+    const v = values(kind);
+    if (v.length) set[kind] = { allow: v.includes("*") ? true : v };
+  }
+  const denied = values("deny-net");
+  if (denied.length) set.net = { ...(set.net as object), deny: denied };
+  const env: Record<string, unknown> = {};
+  if (values("env").length) env.allow = values("env");
+  if (values("ignore-env").length) env.ignore = values("ignore-env");
+  if (Object.keys(env).length) set.env = env;
+  return { permissions: { gateway: set } };
+}
 
 export const permissions: Command = {
   name: "permissions",
   summary: "print the Deno permission flags the config needs",
-  usage: `gatehouse permissions [--config FILE] [--explain | --json]
+  usage:
+    `gatehouse permissions [--config FILE] [--format flags|deno-json|compile] [--explain | --json]
 
 Prints the least set of deno run flags for the config, on one line, so that
   deno run $(gatehouse permissions) main.ts start
 grants exactly what the gateway needs and nothing else.
-  --explain   one line per permission with what needs it
-  --json      the needs as JSON`,
+  --format flags       the flags on one line (default)
+  --format deno-json   the same grants as a deno.json permission set (run with -P=gateway)
+  --format compile     the deno compile command that bakes these flags into the binary
+  --explain            one line per permission with what needs it
+  --json               the needs as JSON`,
   async run(args, env) {
     const { values } = parse(args, {
       config: { type: "string" },
+      format: { type: "string" },
       explain: { type: "boolean" },
       json: { type: "boolean" },
     });
@@ -25,7 +50,17 @@ grants exactly what the gateway needs and nothing else.
     }
     const loaded = await loadConfig({ path: values.config as string | undefined, env });
     const needs = gatewayNeeds(loaded, { pathEnv: env("PATH") });
-    if (values.json) console.log(JSON.stringify({ flags: toFlags(needs), needs }, null, 2));
+    const format = (values.format as string | undefined) ?? "flags";
+    if (!["flags", "deno-json", "compile"].includes(format)) {
+      throw new UsageError(`--format ${format}: use flags, deno-json or compile`);
+    }
+    if (format === "deno-json") console.log(JSON.stringify(permissionSet(needs), null, 2));
+    else if (format === "compile") {
+      // The binary starts the gateway with its config, under exactly these grants.
+      console.log(
+        ["deno compile", ...toFlags(needs), "--output gatehouse main.ts start"].join(" "),
+      );
+    } else if (values.json) console.log(JSON.stringify({ flags: toFlags(needs), needs }, null, 2));
     else if (values.explain) {
       for (const n of needs) console.log(`${needFlag(n).padEnd(48)} ${n.for}`);
     } else console.log(toFlags(needs).join(" "));

@@ -661,7 +661,7 @@ Deno.test("checkUrl decides as data and looks up only names that need it", async
   const missing = await checkUrl("http://nowhere.test/", policy, dns);
   assert.deepEqual(missing, {
     allow: false,
-    reason: 'could not resolve "nowhere.test" (NXDOMAIN nowhere.test): check the host name',
+    reason: 'could not look up "nowhere.test": NXDOMAIN nowhere.test',
   });
   assert.deepEqual(dns.asked, ["public.test", "nowhere.test"]);
 });

@@ -48,8 +48,12 @@ export const systemResolver: Resolver = async (host, signal) => {
   signal?.throwIfAborted();
   const found = answers.flatMap((a) => a.status === "fulfilled" ? a.value : []);
   if (found.length) return [...new Set(found)];
-  const first = answers.find((a) => a.status === "rejected") as PromiseRejectedResult | undefined;
-  throw first?.reason instanceof Error ? first.reason : new Error("no A or AAAA records");
+  const first = (answers[0] as PromiseRejectedResult).reason;
+  const code = (first as { code?: string })?.code;
+  // Deno checks a lookup against the bare name: a `host:port` grant does not cover it.
+  if (code === "EPERM") throw new Error(`--allow-net must name "${host}" without a port`);
+  if (code === "ENOTFOUND") throw new Error("no such host: check the name");
+  throw first instanceof Error ? first : new Error("no A or AAAA records");
 };
 
 const LOOPBACK = ["127.0.0.1", "::1"];
@@ -108,7 +112,7 @@ export async function checkUrl(
       addresses = await resolve(target);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      return refuse(`could not resolve "${target}" (${why}): check the host name`);
+      return refuse(`could not look up "${target}": ${why}`);
     }
     if (addresses.length === 0) {
       return refuse(`"${target}" has no A or AAAA records: check the host name`);

@@ -80,17 +80,22 @@ const LINE = new Set([
   "center",
 ]);
 
+/**
+ * One start or end tag with its attributes. Names and unquoted values stop at "<", so a tag left
+ * open ends its own match at the next tag instead of scanning the rest of the page (which made
+ * pages of unclosed tags quadratic).
+ */
 const TAG =
-  /<(\/?)([a-zA-Z][a-zA-Z0-9:-]*)((?:\s+[^\s"'>\/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?)*)\s*\/?>/g;
+  /<(\/?)([a-zA-Z][a-zA-Z0-9:-]*)((?:\s+[^\s"'<>\/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?)*)\s*\/?>/g;
 
 /** The readable text of an HTML document, its `<title>` as the first line. */
 export function htmlToText(html: string, options: HtmlTextOptions = {}): string {
   const maxLink = options.maxLinkLength ?? 200;
+  // Scans stop at "<" where they can: a page of unclosed "<!" or "<title" stays linear.
   let src = html.replace(/<!--[\s\S]*?(?:-->|$)/g, " ") // comments, even unterminated
     .replace(/<!\[CDATA\[[\s\S]*?(?:\]\]>|$)/g, " ")
-    .replace(/<![^>]*>|<\?[^>]*>/g, " "); // doctype, processing instructions
-  const titleMatch = /<title\b[^>]*>([\s\S]*?)<\/title\s*>/i.exec(src);
-  const title = titleMatch ? collapse(decodeEntities(titleMatch[1])).trim() : "";
+    .replace(/<![^<>]*>|<\?[^<>]*>/g, " "); // doctype, processing instructions
+  const title = titleOf(src);
   src = dropHidden(src);
 
   const out = new TextBuilder();
@@ -136,11 +141,23 @@ export function htmlToText(html: string, options: HtmlTextOptions = {}): string 
   return title && body ? `${title}\n\n${body}` : title || body;
 }
 
-const HIDDEN_OPEN = new RegExp(`<(${HIDDEN.join("|")})\\b[^>]*>`, "gi");
+const HIDDEN_OPEN = new RegExp(`<(${HIDDEN.join("|")})\\b[^<>]*>`, "gi");
+
+/** The first `<title>`'s text, or "" when there is none (or it is never closed). */
+function titleOf(src: string): string {
+  const open = /<title\b[^<>]*>/i.exec(src);
+  if (!open) return "";
+  const from = open.index + open[0].length;
+  const close = /<\/title\s*>/gi;
+  close.lastIndex = from;
+  const c = close.exec(src);
+  return c ? collapse(decodeEntities(src.slice(from, c.index))).trim() : "";
+}
 
 /** Removes hidden elements with their content; an unclosed one hides the rest of the page. */
 function dropHidden(src: string): string {
   const kept: string[] = [];
+  const unclosed = new Set<string>(); // names with no end tag further on: never search again
   let at = 0;
   const open = new RegExp(HIDDEN_OPEN);
   for (let m = open.exec(src); m; m = open.exec(src)) {
@@ -150,14 +167,15 @@ function dropHidden(src: string): string {
       const name = m[1].toLowerCase();
       const close = new RegExp(`</${name}\\s*>`, "gi");
       close.lastIndex = end;
-      const c = close.exec(src);
+      const c = unclosed.has(name) ? null : close.exec(src);
+      if (!c) unclosed.add(name);
       // Pages often leave </head> out; only the tag goes then, not the whole body.
       end = c ? c.index + c[0].length : name === "head" ? end : src.length;
     }
     at = open.lastIndex = end;
   }
   kept.push(src.slice(at));
-  return kept.join("").replace(/<\/?(?:meta|link|base)\b[^>]*>/gi, " ");
+  return kept.join("").replace(/<\/?(?:meta|link|base)\b[^<>]*>/gi, " ");
 }
 
 /** Collects text with pending line breaks, so blocks never leave runs of blank lines. */
