@@ -153,8 +153,8 @@ const webFetch = z.object({
   private_hosts: z.array(z.string().min(1)).default([]),
   /** Largest response body read. */
   max_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(2 * 1024 * 1024),
-  /** Characters of text returned by default (the model may ask for fewer). */
-  max_chars: z.number().int().min(100).max(1_000_000).default(50_000),
+  /** Characters of text returned by default (the model may ask for fewer); at most the 32,000 any tool result keeps. */
+  max_chars: z.number().int().min(100).max(32_000).default(30_000),
   timeout_seconds: seconds(1, 300).default(20),
   max_redirects: z.number().int().min(0).max(20).default(5),
 });

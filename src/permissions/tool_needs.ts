@@ -7,6 +7,7 @@ import { delimiter, isAbsolute } from "node:path";
 import type { LoadedConfig } from "../config/mod.ts";
 import { BUILTIN_TOOLS } from "../tools/catalog.ts";
 import { type Origin, ToolPolicy } from "../tools/policy.ts";
+import { webFetchNeeds } from "../tools/web/fetch.ts";
 
 /** Cloud metadata endpoints, denied to the runtime whenever web_fetch may reach any host. */
 const METADATA_HOSTS = ["169.254.169.254", "metadata.google.internal"];
@@ -64,12 +65,12 @@ export function toolNeeds(loaded: LoadedConfig, pathEnv?: string): ToolNeed[] {
   }
   for (const name of tools.exec.env) add("exec", "env", name);
   const { hosts, private_hosts } = tools.web_fetch;
-  if (hosts.length === 0) {
+  const fetchNet = webFetchNeeds({ hosts, privateHosts: private_hosts }).net;
+  if (fetchNet === "all") {
     // Any public host means a bare --allow-net; the SSRF guard refuses private addresses, and
     // the cloud metadata endpoints are denied at the runtime too.
     add("web_fetch", "net", "*");
     for (const host of METADATA_HOSTS) add("web_fetch", "deny-net", host);
-  }
-  for (const host of [...hosts, ...private_hosts]) add("web_fetch", "net", host);
+  } else for (const host of fetchNet) add("web_fetch", "net", host);
   return out;
 }
