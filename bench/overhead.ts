@@ -15,10 +15,11 @@
  * the gateway keeps (user message, `echo: …` reply) and builds the context by the gateway's rule
  * (newest entries within agent.context_tokens × 4 characters, from `src/agent/context.ts` and the
  * config defaults), so D grows with the context exactly as the gateway's own request does. Every
- * gateway request also carries the JSON Schemas of the registered tools (`time_now`,
- * `session_status`, about 0.6 KB); D sends the same array, built the gateway's way (a
- * `ToolRegistry` of the same built-ins, `specs()` mapped to function tools as
- * `src/providers/openai.ts` does), so serialising and parsing it costs both sides alike. As a
+ * gateway request also carries the JSON Schemas of the tools the default config offers
+ * (`time_now`, `session_status`, `read`, `write`, `edit`, `list`, `web_fetch`, about 4.3 KB); D
+ * sends the same array, built the gateway's way (a `ToolRegistry` of the same built-ins,
+ * `specs()` mapped to function tools as `src/providers/openai.ts` does), so serialising and
+ * parsing it costs both sides alike. As a
  * check, the prompt tokens the fake reported to the direct calls are summed and compared with the
  * session's `inputTokens` in the gateway (the fake counts message text, not tools).
  *
@@ -39,7 +40,9 @@ import { parseArgs } from "node:util";
 import { CHARS_PER_TOKEN } from "../src/agent/context.ts";
 import { configSchema } from "../src/config/schema.ts";
 import { type SessionStore, systemClock } from "../src/kernel/mod.ts";
-import { sessionStatusTool, timeNowTool, ToolRegistry } from "../src/tools/mod.ts";
+import { sessionStatusTool, timeNowTool, ToolRegistry, Workspace } from "../src/tools/mod.ts";
+import { fsTools } from "../src/tools/fs/mod.ts";
+import { webFetchTool } from "../src/tools/web/fetch.ts";
 import {
   benchConfig,
   type BenchGateway,
@@ -80,13 +83,26 @@ const defaults = configSchema.parse({}).agent;
 const SYSTEM = defaults.system_prompt;
 const MAX_CHARS = defaults.context_tokens * CHARS_PER_TOKEN;
 /**
- * The `tools` of every gateway request: the registry `src/gateway/server.ts` builds, mapped as
- * `src/providers/openai.ts` maps it. `specs()` reads only names, descriptions and schemas, so the
- * store behind `session_status` is never touched here.
+ * The `tools` of every gateway request under the default config (profile coding, no exec
+ * programs): the built-ins `src/tools/setup.ts` registers, mapped as `src/providers/openai.ts`
+ * maps them. `specs()` reads only names, descriptions and schemas, so the store behind
+ * `session_status`, the workspace and the network are never touched here.
  */
+const toolDefaults = configSchema.parse({}).tools;
 const TOOLS: OpenAI.Chat.ChatCompletionTool[] = new ToolRegistry([
   timeNowTool(systemClock),
   sessionStatusTool({ store: {} as SessionStore, clock: systemClock }),
+  ...fsTools({
+    workspace: await Workspace.open(await Deno.makeTempDir({ prefix: "bench-ws-" })),
+    maxFileBytes: toolDefaults.max_file_bytes,
+  }),
+  webFetchTool({
+    policy: { hosts: [], privateHosts: [] },
+    maxBytes: toolDefaults.web_fetch.max_bytes,
+    maxChars: toolDefaults.web_fetch.max_chars,
+    timeoutMs: toolDefaults.web_fetch.timeout_seconds * 1000,
+    maxRedirects: toolDefaults.web_fetch.max_redirects,
+  }),
 ]).specs().map((t) => ({
   type: "function",
   function: { name: t.name, description: t.description, parameters: t.parameters },
