@@ -99,7 +99,7 @@ export async function runTurn(
     let context = await readContext();
     // What the conversation may use is decided once per turn, by who sent its first message.
     const origin = originOf(sessionKey, messages[0].source);
-    const toolSpecs = deps.tools.specs(origin);
+    const toolSpecs = await deps.tools.specs(origin);
     let compacted = false;
     let rounds = 0;
 

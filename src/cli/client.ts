@@ -1,13 +1,9 @@
 /** A WebSocket client of the control-plane protocol, used by the CLI (and by the tests, as a real client). */
 import { VERSION } from "../version.ts";
 
-/** An error answer from the gateway, or a connection failure. */
-export class ClientError extends Error {
-  override name = "ClientError";
-  constructor(readonly code: string, message: string, readonly details?: unknown) {
-    super(message);
-  }
-}
+import { ClientError } from "./client_error.ts";
+
+export { ClientError } from "./client_error.ts";
 
 /** An event frame. */
 export interface EventFrame {

@@ -2,7 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CONFIG_ENV_VARS, type EnvReader, safeEnv } from "../config/mod.ts";
 import { ConfigError, GatehouseError } from "../kernel/mod.ts";
-import { ClientError } from "./client.ts";
+import { ClientError } from "./client_error.ts";
 
 /** A subcommand of the one binary. */
 export interface Command {

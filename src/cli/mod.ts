@@ -3,58 +3,53 @@
  * The command line of the one binary: `gatehouse <command> [flags]`.
  */
 import { VERSION } from "../version.ts";
-import { chat } from "./chat.ts";
 import { type Command, processEnv, report } from "./command.ts";
-import { approvals } from "./approvals.ts";
-import { doctor } from "./doctor.ts";
-import { models } from "./models.ts";
-import { permissions } from "./permissions.ts";
-import { send } from "./send.ts";
-import { sessions } from "./sessions.ts";
-import { start } from "./start.ts";
-import { status } from "./status.ts";
-import { token } from "./token.ts";
-import { tools } from "./tools.ts";
 
-const COMMANDS: Command[] = [
-  start,
-  chat,
-  send,
-  sessions,
-  models,
-  tools,
-  approvals,
-  status,
-  token,
-  doctor,
-  permissions,
-];
+/**
+ * The commands, each loaded only when run: `start` does not pay for the client commands' modules
+ * (start-up time is a budget). In the order `gatehouse --help` lists them.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  start: async () => (await import("./start.ts")).start,
+  chat: async () => (await import("./chat.ts")).chat,
+  send: async () => (await import("./send.ts")).send,
+  sessions: async () => (await import("./sessions.ts")).sessions,
+  models: async () => (await import("./models.ts")).models,
+  tools: async () => (await import("./tools.ts")).tools,
+  approvals: async () => (await import("./approvals.ts")).approvals,
+  status: async () => (await import("./status.ts")).status,
+  token: async () => (await import("./token.ts")).token,
+  doctor: async () => (await import("./doctor.ts")).doctor,
+  permissions: async () => (await import("./permissions.ts")).permissions,
+};
 
-function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+async function usage(): Promise<string> {
+  const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()));
+  const width = Math.max(...commands.map((c) => c.name.length));
   return `gatehouse ${VERSION}: a personal AI-agent gateway
 
 usage: gatehouse <command> [flags]     (gatehouse <command> --help for its flags)
 
-${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}`;
+${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}`;
 }
 
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   if (!name || name === "help" || name === "--help" || name === "-h") {
-    console.log(usage());
+    console.log(await usage());
     return 0;
   }
   if (name === "--version" || name === "version") {
     console.log(`gatehouse ${VERSION}`);
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
-    console.error(`gatehouse: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!load) {
+    console.error(`gatehouse: unknown command ${JSON.stringify(name)}\n\n${await usage()}`);
     return 2;
   }
+  const command = await load();
   try {
     return await command.run(rest, processEnv);
   } catch (err) {

@@ -12,7 +12,7 @@ import {
   systemClock,
 } from "../kernel/mod.ts";
 import { gatewayNeeds, missingNeeds, type Need, needFlag, toFlags } from "../permissions/mod.ts";
-import { ProviderRegistry } from "../providers/mod.ts";
+import { ProviderRegistry } from "../providers/registry.ts";
 import { ModelCatalog } from "../providers/catalog.ts";
 import { CooldownBook } from "../providers/cooldown.ts";
 import { Failover } from "../providers/failover.ts";
@@ -188,7 +188,7 @@ async function serve(
     cooldowns,
     clock,
   });
-  const tools = await setupTools({
+  const tools = setupTools({
     loaded,
     kv,
     store,
@@ -242,7 +242,7 @@ async function serve(
     connections: connections.size,
     model: config.agent.model ?? null,
     fallbacks: config.agent.fallbacks,
-    tools: tools.names.filter((n) => !tools.disabled.has(n)),
+    tools: tools.enabled(),
     providers: registry.ids().map((id) => ({
       id,
       kind: config.providers[id].kind,
@@ -321,9 +321,13 @@ async function serve(
   // `run` too unless exec is on (then only the allowlisted programs were granted).
   if (options.revokeUnusedPermissions ?? true) {
     const unused = ["ffi", "sys"] as ("run" | "ffi" | "sys")[];
-    if (!tools.names.includes("exec") || tools.disabled.has("exec")) unused.push("run");
+    if (tools.disabled.has("exec")) unused.push("run");
     for (const name of unused) Deno.permissions.revokeSync({ name });
   }
+  // The tools are built now that the gateway answers, off the start-up path.
+  const warming = tools.warm().catch((err) =>
+    logger.error("tools could not be built", { error: String(err) })
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -337,6 +341,7 @@ async function serve(
         hub.publish("shutdown", { reason });
         const graceMs = config.gateway.shutdown_grace_seconds * 1000;
         const { aborted } = await chat.shutdown(graceMs);
+        await warming;
         if (aborted) logger.warn("turns aborted at shutdown", { aborted });
         for (const c of connections) c.close(CLOSE.shutdown, "gateway shutting down");
         await server.shutdown();

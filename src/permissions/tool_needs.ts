@@ -7,7 +7,7 @@ import { delimiter, isAbsolute } from "node:path";
 import type { LoadedConfig } from "../config/mod.ts";
 import { BUILTIN_TOOLS } from "../tools/catalog.ts";
 import { type Origin, ToolPolicy } from "../tools/policy.ts";
-import { webFetchNeeds } from "../tools/web/fetch.ts";
+import { webFetchNeeds } from "../tools/web/needs.ts";
 
 /** Cloud metadata endpoints, denied to the runtime whenever web_fetch may reach any host. */
 const METADATA_HOSTS = ["169.254.169.254", "metadata.google.internal"];

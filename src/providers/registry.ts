@@ -1,8 +1,8 @@
 /** The provider registry: resolves `<provider>/<model>` refs to configured providers, built on first use. */
 import type { ProviderConfig } from "../config/schema.ts";
-import type { Provider } from "../kernel/mod.ts";
-import { type AnthropicProviderDeps, createAnthropicProvider } from "./anthropic.ts";
-import { createOpenAIProvider, type OpenAIProviderDeps } from "./openai.ts";
+import type { ModelRequest, ModelStreamEvent, Provider } from "../kernel/mod.ts";
+import type { AnthropicProviderDeps } from "./anthropic.ts";
+import type { OpenAIProviderDeps } from "./openai.ts";
 
 /** What every provider needs from the composition root. */
 export type ProviderRegistryDeps = OpenAIProviderDeps & AnthropicProviderDeps;
@@ -58,16 +58,34 @@ export class ProviderRegistry {
     return [...this.#configs.keys()];
   }
 
+  /**
+   * The provider, with its module (and, on its first call, its SDK) loaded only when a turn
+   * first streams through it: a configured fallback that is never used costs no start-up time.
+   */
   #create(id: string, config: ProviderConfig): Provider {
-    switch (config.kind) {
-      case "openai":
-        return createOpenAIProvider(id, config, this.#deps);
-      case "anthropic":
-        return createAnthropicProvider(id, config, this.#deps);
-      default: {
-        const kind: never = config.kind;
-        throw new Error(`provider ${id}: unknown kind "${kind}"`);
-      }
-    }
+    const deps = this.#deps;
+    let made: Promise<Provider> | undefined;
+    const load = (): Promise<Provider> => {
+      made ??= (async () => {
+        switch (config.kind) {
+          case "openai":
+            return (await import("./openai.ts")).createOpenAIProvider(id, config, deps);
+          case "anthropic":
+            return (await import("./anthropic.ts")).createAnthropicProvider(id, config, deps);
+          default: {
+            const kind: never = config.kind;
+            throw new Error(`provider ${id}: unknown kind "${kind}"`);
+          }
+        }
+      })();
+      return made;
+    };
+    return {
+      id,
+      kind: config.kind,
+      async *stream(request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelStreamEvent> {
+        yield* (await load()).stream(request, signal);
+      },
+    };
   }
 }

@@ -11,7 +11,8 @@ import type { ToolGate, ToolRegistry } from "./registry.ts";
 
 /** Options of {@linkcode ToolRunner}. */
 export interface ToolRunnerOptions {
-  registry: ToolRegistry;
+  /** The tools, built on first use. */
+  registry: () => Promise<ToolRegistry>;
   policy: ToolPolicy;
   approvals: ApprovalBroker;
   /** For messages: how long an approval waits. */
@@ -32,13 +33,17 @@ export class ToolRunner {
   }
 
   /** The tools offered to the model for `origin`. */
-  specs(origin: Origin): ToolSpec[] {
-    return this.#o.registry.specs(new Set(this.#enabled(origin)));
+  async specs(origin: Origin): Promise<ToolSpec[]> {
+    return (await this.#o.registry()).specs(new Set(this.#enabled(origin)));
   }
 
   /** Runs one call for `origin`; always resolves. */
-  run(call: ToolCall, ctx: Omit<ToolContext, "callId">, origin: Origin): Promise<ToolResult> {
-    return this.#o.registry.run(call, ctx, {
+  async run(
+    call: ToolCall,
+    ctx: Omit<ToolContext, "callId">,
+    origin: Origin,
+  ): Promise<ToolResult> {
+    return (await this.#o.registry()).run(call, ctx, {
       gate: this.#gate(origin),
       available: this.#enabled(origin),
     });

@@ -6,15 +6,10 @@
  */
 import { z } from "zod";
 import type { Tool, ToolOutput } from "../../kernel/mod.ts";
-import { parseHostAddress } from "./addresses.ts";
-import {
-  checkUrl,
-  parseHostEntry,
-  type Resolver,
-  systemResolver,
-  type UrlPolicy,
-} from "./guard.ts";
+import { checkUrl, type Resolver, systemResolver, type UrlPolicy } from "./guard.ts";
 import { htmlToText } from "./html_text.ts";
+
+export { webFetchNeeds } from "./needs.ts";
 
 /** What web_fetch is built from (`tools.web_fetch`, resolved). */
 export interface WebFetchDeps {
@@ -71,34 +66,6 @@ export function webFetchTool(deps: WebFetchDeps): Tool<typeof params> {
       }
     },
   };
-}
-
-/**
- * The Deno net grants web_fetch needs: "all" when any public host may be fetched, else the listed
- * hosts and private hosts. A listed DNS name is granted without its port, because the guard looks
- * it up (getaddrinfo) and Deno checks a lookup against the bare name; the guard still holds the
- * port. Private hosts are not looked up, so they keep theirs.
- */
-export function webFetchNeeds(policy: UrlPolicy): { net: string[] | "all" } {
-  if (policy.hosts.length === 0) return { net: "all" };
-  const net = new Set<string>();
-  const privateSet = new Set(policy.privateHosts.map((e) => grant(e, true)));
-  for (const entry of policy.hosts) {
-    const exact = grant(entry, true);
-    net.add(privateSet.has(exact) ? exact : grant(entry, false));
-  }
-  for (const entry of privateSet) net.add(entry);
-  return { net: [...net] };
-}
-
-/** A `host` / `host:port` entry as a `--allow-net` value (IPv6 bracketed). */
-function grant(entry: string, keepPort: boolean): string {
-  const e = parseHostEntry(entry);
-  if (!e) return entry.trim(); // not a host: the runtime will say so
-  const isIp = parseHostAddress(e.host) !== undefined;
-  const isName = !isIp && e.host !== "localhost" && !e.host.endsWith(".localhost");
-  const host = isIp && e.host.includes(":") ? `[${e.host}]` : e.host;
-  return e.port !== undefined && (keepPort || !isName) ? `${host}:${e.port}` : host;
 }
 
 /** `promise`, or the signal's reason as soon as it aborts (for resolvers that ignore it). */
