@@ -18,6 +18,7 @@ Deno.test("the default coding profile: files and web allowed, exec asks", () => 
     list: "allow",
     exec: "ask",
     web_fetch: "allow",
+    message: "off",
   });
   const exec = policy("").decide("exec", {})!;
   assert.deepEqual(exec.why, ["profile coding includes group:runtime", "exec asks by default"]);

@@ -5,6 +5,7 @@
 import { ChatService } from "../agent/chat_service.ts";
 import type { EnvReader, LoadedConfig } from "../config/mod.ts";
 import {
+  type ChannelAdapter,
   type Clock,
   GatehouseError,
   type Logger,
@@ -17,8 +18,9 @@ import { ModelCatalog } from "../providers/catalog.ts";
 import { CooldownBook } from "../providers/cooldown.ts";
 import { Failover } from "../providers/failover.ts";
 import { setupTools } from "../tools/setup.ts";
+import { DeliveryWorker } from "../channels/delivery.ts";
 import { createCommands } from "../agent/commands.ts";
-import { KvSessionStore } from "../store/mod.ts";
+import { KvOutbox, KvSessionStore } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
 import { AuthLimiter } from "./auth_limiter.ts";
@@ -37,6 +39,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Drop the permission classes the gateway never uses (run, ffi, sys) once it is up. @default true */
   revokeUnusedPermissions?: boolean;
+  /** Channel adapters to serve besides those the config enables (tests use a recording one). */
+  channels?: ChannelAdapter[];
 }
 
 /** A running gateway. */
@@ -188,6 +192,9 @@ async function serve(
     cooldowns,
     clock,
   });
+  const adapters = new Map((options.channels ?? []).map((a) => [a.id, a]));
+  const outbox = new KvOutbox(kv, clock);
+  const delivery = new DeliveryWorker({ outbox, adapters, clock, logger });
   const tools = setupTools({
     loaded,
     kv,
@@ -197,6 +204,7 @@ async function serve(
     logger,
     env,
     disabled: options.disabledTools,
+    messaging: { outbox, adapters, kick: () => delivery.kick() },
   });
   const chat = new ChatService({
     store,
@@ -325,6 +333,7 @@ async function serve(
     for (const name of unused) Deno.permissions.revokeSync({ name });
   }
   // The tools are built now that the gateway answers, off the start-up path.
+  delivery.start();
   const warming = tools.warm().catch((err) =>
     logger.error("tools could not be built", { error: String(err) })
   );
@@ -342,6 +351,7 @@ async function serve(
         const graceMs = config.gateway.shutdown_grace_seconds * 1000;
         const { aborted } = await chat.shutdown(graceMs);
         await warming;
+        await delivery.stop();
         if (aborted) logger.warn("turns aborted at shutdown", { aborted });
         for (const c of connections) c.close(CLOSE.shutdown, "gateway shutting down");
         await server.shutdown();

@@ -19,6 +19,14 @@ export {
   toErrorShape,
 } from "./errors.ts";
 export type { ApprovalDecision, ApprovalRequest, ApprovalResolution } from "./approvals.ts";
+export {
+  type ChannelAdapter,
+  type ChannelSend,
+  ChannelSendError,
+  type ChannelTarget,
+  type Outbox,
+  type OutboxEntry,
+} from "./channel.ts";
 export type {
   AgentEvent,
   ChatEvent,

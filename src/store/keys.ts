@@ -50,3 +50,31 @@ export function keyBytes(key: Deno.KvKey): number {
   }
   return bytes;
 }
+
+/** All outbox heads, in the order messages were queued: `["o", seq]`. */
+export const OUTBOX: Deno.KvKey = ["o"];
+
+/** An outbox head (the entry without its chunks). */
+export function outboxKey(seq: string): Deno.KvKey {
+  return ["o", seq];
+}
+
+/** One chunk of an outbox entry. */
+export function outboxChunkKey(seq: string, index: number): Deno.KvKey {
+  return ["oc", seq, index];
+}
+
+/** All chunks of an outbox entry. */
+export function outboxChunksPrefix(seq: string): Deno.KvKey {
+  return ["oc", seq];
+}
+
+/** The outbox sequence of a message id; kept a while after delivery so a replay is not re-sent. */
+export function outboxIdKey(id: string): Deno.KvKey {
+  return ["od", id];
+}
+
+/** A remembered `allow-always` approval: the tool and a digest of the exact call. */
+export function approvalAllowKey(tool: string, digest: string): Deno.KvKey {
+  return ["allow", tool, digest];
+}

@@ -15,6 +15,7 @@ import {
   type Logger,
   type PreparedCall,
 } from "../kernel/mod.ts";
+import { approvalAllowKey } from "../store/keys.ts";
 
 /** How an approval ended. */
 export type ApprovalOutcome = ApprovalResolution["decision"];
@@ -43,8 +44,6 @@ interface AllowEntry {
   addedAt: number;
   by?: string;
 }
-
-const ALLOW = "allow";
 
 /** Waits for operators' answers; one per gateway. */
 export class ApprovalBroker {
@@ -163,5 +162,5 @@ async function allowKey(
   const exact = JSON.stringify([p.program ?? null, p.argv ?? null, p.cwd ?? null, p.args ?? null]);
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(exact));
   const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return [ALLOW, tool, hex];
+  return approvalAllowKey(tool, hex);
 }

@@ -11,4 +11,5 @@ export const BUILTIN_TOOLS: readonly { name: string; group: ToolGroup }[] = [
   { name: "list", group: "fs" },
   { name: "exec", group: "runtime" },
   { name: "web_fetch", group: "web" },
+  { name: "message", group: "messaging" },
 ];

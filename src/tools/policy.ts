@@ -38,20 +38,32 @@ export const PROFILE_GROUPS: Record<ToolsConfig["profile"], readonly ToolGroup[]
 /** Modes that differ from `allow` unless the config says otherwise. */
 export const DEFAULT_MODES: Readonly<Record<string, ToolMode>> = { exec: "ask" };
 
+/** Tools only the owner's conversations get unless an override for the origin allows them. */
+export const OWNER_ONLY: ReadonlySet<string> = new Set(["message"]);
+
+/** The operator (CLI, control-plane clients, no channel) is the owner; channels add their own. */
+export function operatorIsOwner(origin: Origin): boolean {
+  return origin.channel === undefined || origin.channel === "cli" || origin.channel === "ws";
+}
+
 /** Decides tool use from the `[tools]` config, the registered tools and what the runtime disabled. */
 export class ToolPolicy {
   #config: ToolsConfig;
   #tools: { name: string; group: ToolGroup }[];
   #disabled: ReadonlyMap<string, string>;
 
+  #isOwner: (origin: Origin) => boolean;
+
   constructor(
     config: ToolsConfig,
     tools: { name: string; group: ToolGroup }[],
     disabled: ReadonlyMap<string, string> = new Map(),
+    isOwner: (origin: Origin) => boolean = operatorIsOwner,
   ) {
     this.#config = config;
     this.#tools = tools;
     this.#disabled = disabled;
+    this.#isOwner = isOwner;
   }
 
   /** Every registered tool's verdict for `origin`, in registration order. */
@@ -77,6 +89,7 @@ export class ToolPolicy {
         : `profile ${c.profile} leaves out group:${tool.group}`,
     );
     let denied = false;
+    let allowedByOverride = false;
     if (matches(c.allow)) {
       enabled = true;
       why.push("tools.allow");
@@ -98,6 +111,7 @@ export class ToolPolicy {
       const at = `tools.overrides[${i}]`;
       if (matches(o.allow)) {
         enabled = true;
+        allowedByOverride = true;
         why.push(`${at}.allow`);
       }
       if (matches(o.deny)) {
@@ -110,6 +124,10 @@ export class ToolPolicy {
         why.push(`${at}.modes.${tool.name} = ${m}`);
       }
     });
+    if (enabled && OWNER_ONLY.has(tool.name) && !allowedByOverride && !this.#isOwner(origin)) {
+      enabled = false;
+      why.push(`${tool.name} is for the owner's conversations only`);
+    }
     if (denied) enabled = false;
     if (mode === "deny") enabled = false;
     const off = this.#disabled.get(tool.name);

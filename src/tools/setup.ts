@@ -8,6 +8,7 @@ import { ApprovalBroker } from "./approvals.ts";
 import { BUILTIN_TOOLS } from "./catalog.ts";
 import { sessionStatusTool } from "./builtin/session_status.ts";
 import { timeNowTool } from "./builtin/time_now.ts";
+import { messageTool, type MessageToolDeps } from "./builtin/message.ts";
 import { ToolPolicy } from "./policy.ts";
 import { ToolRegistry } from "./registry.ts";
 import { ToolRunner } from "./runner.ts";
@@ -25,6 +26,8 @@ export interface ToolSetupDeps {
   env: (name: string) => string | undefined;
   /** Tools the runtime disabled (needs not granted), with the reason. */
   disabled: Map<string, string>;
+  /** What the message tool sends through. */
+  messaging: MessageToolDeps;
 }
 
 /** The built tools. */
@@ -50,6 +53,9 @@ export function setupTools(deps: ToolSetupDeps): ToolSetup {
   const disabled = new Map(deps.disabled);
   if (cfg.exec.programs.length === 0) {
     disabled.set("exec", "exec is off: tools.exec.programs lists no programs");
+  }
+  if (deps.messaging.adapters.size === 0) {
+    disabled.set("message", "message is off: no channel is configured to send to");
   }
   const policy = new ToolPolicy(cfg, [...BUILTIN_TOOLS], disabled);
   const approvals = new ApprovalBroker({
@@ -137,5 +143,6 @@ async function buildRegistry(
       maxRedirects: cfg.web_fetch.max_redirects,
     }));
   }
+  if (on("message")) tools.push(messageTool(deps.messaging));
   return new ToolRegistry(tools);
 }

@@ -2,7 +2,7 @@
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
 import { type LoadedConfig, parseConfig } from "../../src/config/mod.ts";
 import { type RunningGateway, startGateway } from "../../src/gateway/server.ts";
-import { type Clock, silentLogger } from "../../src/kernel/mod.ts";
+import { type ChannelAdapter, type Clock, silentLogger } from "../../src/kernel/mod.ts";
 import { GatewayClient } from "../../src/cli/client.ts";
 import { FakeOpenAI } from "../_servers/openai.ts";
 import type { FakeAnthropic } from "../_servers/anthropic.ts";
@@ -39,7 +39,13 @@ function merge(base: Table, over: Table): Table {
  * that base.
  */
 export async function startTestGateway(
-  options: { config?: string; clock?: Clock; fake?: FakeOpenAI; anthropic?: FakeAnthropic } = {},
+  options: {
+    config?: string;
+    clock?: Clock;
+    fake?: FakeOpenAI;
+    anthropic?: FakeAnthropic;
+    channels?: ChannelAdapter[];
+  } = {},
 ): Promise<TestGateway> {
   const fake = options.fake ?? await FakeOpenAI.start();
   const home = await Deno.makeTempDir({ prefix: "gatehouse-test-" });
@@ -70,6 +76,7 @@ export async function startTestGateway(
     env: (name) => (name === "PATH" ? Deno.env.get("PATH") : undefined),
     clock: options.clock,
     revokeUnusedPermissions: false,
+    channels: options.channels,
   });
   const token = (await Deno.readTextFile(`${home}/token`)).trim();
   const wsUrl = `ws://127.0.0.1:${gateway.port}/ws`;
