@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   models: async () => (await import("./models.ts")).models,
   tools: async () => (await import("./tools.ts")).tools,
   approvals: async () => (await import("./approvals.ts")).approvals,
+  pairing: async () => (await import("./pairing.ts")).pairing,
   status: async () => (await import("./status.ts")).status,
   token: async () => (await import("./token.ts")).token,
   doctor: async () => (await import("./doctor.ts")).doctor,

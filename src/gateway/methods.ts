@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { ChatService } from "../agent/chat_service.ts";
 import type { ModelCatalog } from "../providers/catalog.ts";
+import type { PairingStore } from "../channels/pairing.ts";
 import { type ApprovalBroker, originOf, type ToolRunner } from "../tools/mod.ts";
 import {
   type EventSink,
@@ -34,6 +35,7 @@ export interface MethodDeps {
   catalog: ModelCatalog;
   tools: ToolRunner;
   approvals: ApprovalBroker;
+  pairing: PairingStore;
   status(): Record<string, unknown>;
   health(): Record<string, unknown>;
 }
@@ -202,6 +204,29 @@ export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
       async (p, ctx) => {
         const request = await deps.approvals.resolve(p.id, p.decision, ctx.source);
         return { ok: true, id: p.id, decision: p.decision, tool: request.tool };
+      },
+    ),
+    "channels.pairing.list": method(
+      "operator.pairing",
+      z.object({ channel: z.string().min(1).max(32).optional() }).optional(),
+      (p) => deps.pairing.list(p?.channel),
+    ),
+    "channels.pairing.approve": method(
+      "operator.pairing",
+      z.object({ channel: z.string().min(1).max(32), code: z.string().min(1).max(32) }),
+      async (p, ctx) => ({ user: await deps.pairing.approve(p.channel, p.code, ctx.source) }),
+    ),
+    "channels.pairing.revoke": method(
+      "operator.pairing",
+      z.object({ channel: z.string().min(1).max(32), userId: z.string().min(1).max(64) }),
+      async (p) => {
+        if (!(await deps.pairing.revoke(p.channel, p.userId))) {
+          throw new GatehouseError(
+            "NOT_FOUND",
+            `${p.channel} user ${p.userId} is not paired: channels.pairing.list shows who is`,
+          );
+        }
+        return { ok: true };
       },
     ),
     "sessions.reset": method("operator.admin", z.object({ sessionKey }), async (p) => {

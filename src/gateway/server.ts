@@ -19,6 +19,8 @@ import { CooldownBook } from "../providers/cooldown.ts";
 import { Failover } from "../providers/failover.ts";
 import { setupTools } from "../tools/setup.ts";
 import { DeliveryWorker } from "../channels/delivery.ts";
+import { PairingStore } from "../channels/pairing.ts";
+import { operatorIsOwner } from "../tools/policy.ts";
 import { createCommands } from "../agent/commands.ts";
 import { KvOutbox, KvSessionStore } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
@@ -194,6 +196,7 @@ async function serve(
   });
   const adapters = new Map((options.channels ?? []).map((a) => [a.id, a]));
   const outbox = new KvOutbox(kv, clock);
+  const pairing = await PairingStore.open(kv, clock);
   const delivery = new DeliveryWorker({ outbox, adapters, clock, logger });
   const tools = setupTools({
     loaded,
@@ -205,6 +208,10 @@ async function serve(
     env,
     disabled: options.disabledTools,
     messaging: { outbox, adapters, kick: () => delivery.kick() },
+    isOwner: (origin) =>
+      operatorIsOwner(origin) ||
+      (origin.channel !== undefined && origin.sender !== undefined &&
+        pairing.isOwner(origin.channel, origin.sender)),
   });
   const chat = new ChatService({
     store,
@@ -270,6 +277,7 @@ async function serve(
     catalog,
     tools: tools.runner,
     approvals: tools.approvals,
+    pairing,
   });
   const limiter = new AuthLimiter({
     clock,

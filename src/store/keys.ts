@@ -78,3 +78,31 @@ export function outboxIdKey(id: string): Deno.KvKey {
 export function approvalAllowKey(tool: string, digest: string): Deno.KvKey {
   return ["allow", tool, digest];
 }
+
+/** A pending pairing code of a channel: `["pp", channel, code]`. */
+export function pairingCodeKey(channel: string, code: string): Deno.KvKey {
+  return ["pp", channel, code];
+}
+
+/** All pending pairing codes (of one channel, when given). */
+export function pairingCodesPrefix(channel?: string): Deno.KvKey {
+  return channel === undefined ? ["pp"] : ["pp", channel];
+}
+
+/** A user approved to talk to the gateway on a channel: `["pu", channel, userId]`. */
+export function pairedUserKey(channel: string, userId: string): Deno.KvKey {
+  return ["pu", channel, userId];
+}
+
+/** All approved users (of one channel, when given). */
+export function pairedUsersPrefix(channel?: string): Deno.KvKey {
+  return channel === undefined ? ["pu"] : ["pu", channel];
+}
+
+/** A channel's owner (the first user approved on it). */
+export function channelOwnerKey(channel: string): Deno.KvKey {
+  return ["po", channel];
+}
+
+/** Every channel's owner record. */
+export const CHANNEL_OWNERS: Deno.KvKey = ["po"];

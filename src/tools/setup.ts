@@ -9,7 +9,7 @@ import { BUILTIN_TOOLS } from "./catalog.ts";
 import { sessionStatusTool } from "./builtin/session_status.ts";
 import { timeNowTool } from "./builtin/time_now.ts";
 import { messageTool, type MessageToolDeps } from "./builtin/message.ts";
-import { ToolPolicy } from "./policy.ts";
+import { type Origin, ToolPolicy } from "./policy.ts";
 import { ToolRegistry } from "./registry.ts";
 import { ToolRunner } from "./runner.ts";
 import { Workspace } from "./workspace.ts";
@@ -28,6 +28,8 @@ export interface ToolSetupDeps {
   disabled: Map<string, string>;
   /** What the message tool sends through. */
   messaging: MessageToolDeps;
+  /** Whether an origin is a channel's owner (owner-only tools). */
+  isOwner: (origin: Origin) => boolean;
 }
 
 /** The built tools. */
@@ -57,7 +59,7 @@ export function setupTools(deps: ToolSetupDeps): ToolSetup {
   if (deps.messaging.adapters.size === 0) {
     disabled.set("message", "message is off: no channel is configured to send to");
   }
-  const policy = new ToolPolicy(cfg, [...BUILTIN_TOOLS], disabled);
+  const policy = new ToolPolicy(cfg, [...BUILTIN_TOOLS], disabled, deps.isOwner);
   const approvals = new ApprovalBroker({
     kv: deps.kv,
     clock,
