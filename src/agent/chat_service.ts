@@ -103,6 +103,7 @@ export class ChatService {
         sessionKey: input.sessionKey,
         state: "final",
         message: { role: "assistant", text: answer },
+        source: input.source,
       });
       return { runId, status: "accepted", duplicate: false };
     }
@@ -236,6 +237,7 @@ export class ChatService {
       ...(runIds.length > 1 ? { runIds } : {}),
       sessionKey,
       state: error.code === "ABORTED" ? "aborted" : "error",
+      source: items[0]?.payload.source,
       error: { code: error.code, message },
     });
   }
@@ -259,6 +261,7 @@ export class ChatService {
       runId: m.runId,
       sessionKey,
       state: reason === "queue_full" ? "error" : "aborted",
+      source: m.source,
       error: {
         code: reason === "queue_full" ? "QUEUE_DROPPED" : "ABORTED",
         message: `message dropped: ${why}`,

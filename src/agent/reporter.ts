@@ -10,10 +10,13 @@ export class TurnReporter {
   #sessionKey: string;
   #separate = false;
 
-  constructor(events: EventSink, sessionKey: string, runIds: string[]) {
+  #source: string | undefined;
+
+  constructor(events: EventSink, sessionKey: string, runIds: string[], source?: string) {
     this.#events = events;
     this.#sessionKey = sessionKey;
     this.runIds = runIds;
+    this.#source = source;
   }
 
   /** The run's ids as every event carries them. */
@@ -75,6 +78,7 @@ export class TurnReporter {
       ...this.ids(),
       state: "final",
       message: { role: "assistant", text: this.shown },
+      ...(this.#source ? { source: this.#source } : {}),
       ...(extra.model ? { model: extra.model } : {}),
       usage: extra.usage,
     });
@@ -87,6 +91,7 @@ export class TurnReporter {
     this.#events.publish("chat", {
       ...this.ids(),
       state,
+      ...(this.#source ? { source: this.#source } : {}),
       ...(this.shown ? { message: { role: "assistant" as const, text: this.shown } } : {}),
       error,
     });

@@ -62,7 +62,12 @@ export async function runTurn(
   const { store, settings } = deps;
   const sessionKey = ctx.key;
   const messages = batch.map((i) => i.payload);
-  const reporter = new TurnReporter(deps.events, sessionKey, messages.map((m) => m.runId));
+  const reporter = new TurnReporter(
+    deps.events,
+    sessionKey,
+    messages.map((m) => m.runId),
+    messages[0].source,
+  );
   const runId = reporter.runIds[0];
   const log = deps.logger.with({ runId, sessionKey });
   const started = performance.now();

@@ -180,6 +180,25 @@ const tools = z.object({
   web_fetch: webFetch.prefault({}),
 });
 
+const telegram = z.object({
+  /** Serve Telegram. Off until a bot token is set up. */
+  enabled: z.boolean().default(false),
+  /** Env var holding the bot token from @BotFather. */
+  bot_token_env: envName.default("TELEGRAM_BOT_TOKEN"),
+  /** Bot API root; only tests and self-hosted Bot API servers change it. */
+  api_root: z.string().url().default("https://api.telegram.org"),
+  /** Who may talk to the bot in private chats: pairing (codes), allowlist, open, disabled. */
+  dm_policy: z.enum(["pairing", "allowlist", "open", "disabled"]).default("pairing"),
+  /** Numeric user ids allowed without pairing (the only ones, with dm_policy = "allowlist"). */
+  allow_from: z.array(z.string().regex(/^\d+$/, "must be a numeric Telegram user id")).default([]),
+  /** Seconds a getUpdates long poll waits for news. */
+  poll_timeout_seconds: seconds(1, 50).default(25),
+});
+
+const channels = z.object({
+  telegram: telegram.prefault({}),
+});
+
 const log = z.object({
   level: z.enum(["debug", "info", "warn", "error"]).default("info"),
   format: z.enum(["text", "json"]).default("text"),
@@ -196,6 +215,7 @@ export const configSchema = z.object({
     provider,
   ).default({}),
   tools: tools.prefault({}),
+  channels: channels.prefault({}),
   log: log.prefault({}),
 }).superRefine((cfg, ctx) => {
   const refs: [string, (string | number)[]][] = [];
@@ -245,5 +265,7 @@ export const configSchema = z.object({
 export type Config = z.output<typeof configSchema>;
 /** One provider's config. */
 export type ProviderConfig = z.output<typeof provider>;
+/** The `[channels.telegram]` table. */
+export type TelegramConfig = z.output<typeof telegram>;
 /** The `[tools]` table. */
 export type ToolsConfig = z.output<typeof tools>;

@@ -10,6 +10,15 @@ export interface Subscriber {
 /** The event sink the agent and channels publish to. */
 export class EventHub implements EventSink {
   #subscribers = new Set<Subscriber>();
+  #listeners = new Set<<E extends GatewayEventName>(event: E, payload: GatewayEvents[E]) => void>();
+
+  /** Calls `fn` with every event, in process (channels answering their runs); returns unsubscribe. */
+  listen(
+    fn: <E extends GatewayEventName>(event: E, payload: GatewayEvents[E]) => void,
+  ): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
 
   /** Clients receiving events now. */
   get size(): number {
@@ -25,6 +34,7 @@ export class EventHub implements EventSink {
   }
 
   publish<E extends GatewayEventName>(event: E, payload: GatewayEvents[E]): void {
+    for (const fn of this.#listeners) fn(event, payload);
     if (this.#subscribers.size === 0) return;
     const json = JSON.stringify(payload);
     for (const s of this.#subscribers) s.sendEvent(event, json);

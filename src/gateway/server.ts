@@ -20,6 +20,7 @@ import { Failover } from "../providers/failover.ts";
 import { setupTools } from "../tools/setup.ts";
 import { DeliveryWorker } from "../channels/delivery.ts";
 import { PairingStore } from "../channels/pairing.ts";
+import type { TelegramChannel } from "../channels/telegram/mod.ts";
 import { operatorIsOwner } from "../tools/policy.ts";
 import { createCommands } from "../agent/commands.ts";
 import { KvOutbox, KvSessionStore } from "../store/mod.ts";
@@ -86,6 +87,7 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   }
   const disabledProviders = disabledParts(missing, "provider", logger);
   const disabledTools = disabledParts(missing, "tool", logger);
+  const disabledChannels = disabledParts(missing, "channel", logger);
 
   if (!/^(https?:|:memory:)/.test(loaded.storePath)) {
     await Deno.mkdir(loaded.home, { recursive: true, mode: 0o700 });
@@ -109,6 +111,7 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
       startedAt,
       disabledProviders,
       disabledTools,
+      disabledChannels,
       needs,
     });
   } catch (err) {
@@ -125,7 +128,7 @@ function describe(needs: Need[]): string {
  * The parts (`provider:<id>`, `tool:<name>`) whose needs were not granted, each with the reason
  * it is off; one log line each. They are disabled, never fatal.
  */
-function disabledParts(missing: Need[], kind: "provider" | "tool", logger: Logger) {
+function disabledParts(missing: Need[], kind: "provider" | "tool" | "channel", logger: Logger) {
   const out = new Map<string, string>();
   for (const n of missing) {
     if (!n.for.startsWith(`${kind}:`)) continue;
@@ -139,6 +142,43 @@ function disabledParts(missing: Need[], kind: "provider" | "tool", logger: Logge
   return out;
 }
 
+/** The Telegram channel when `[channels.telegram]` is enabled, granted and has its token; else undefined, with why logged. */
+async function openTelegram(
+  options: StartOptions & { disabledChannels: Map<string, string>; clock: Clock },
+  parts: {
+    kv: Deno.Kv;
+    hub: EventHub;
+    pairing: PairingStore;
+    outbox: KvOutbox;
+    delivery: () => DeliveryWorker;
+  },
+): Promise<TelegramChannel | undefined> {
+  const { loaded, logger, env } = options;
+  const cfg = loaded.config.channels.telegram;
+  if (!cfg.enabled || options.disabledChannels.has("telegram")) return undefined;
+  const token = env(cfg.bot_token_env)?.trim();
+  if (!token) {
+    logger.error(
+      `channel telegram is disabled: env ${cfg.bot_token_env} is not set; export the bot token ` +
+        "from @BotFather there and restart",
+    );
+    return undefined;
+  }
+  const { createTelegram } = await import("../channels/telegram/mod.ts");
+  return await createTelegram({
+    config: cfg,
+    token,
+    dmScope: loaded.config.session.dm_scope,
+    kv: parts.kv,
+    pairing: parts.pairing,
+    outbox: parts.outbox,
+    kick: () => parts.delivery().kick(),
+    events: parts.hub,
+    clock: options.clock,
+    logger,
+  });
+}
+
 async function serve(
   options: StartOptions & {
     clock: Clock;
@@ -146,6 +186,7 @@ async function serve(
     startedAt: number;
     disabledProviders: Map<string, string>;
     disabledTools: Map<string, string>;
+    disabledChannels: Map<string, string>;
     needs: Need[];
   },
 ): Promise<RunningGateway> {
@@ -197,6 +238,14 @@ async function serve(
   const adapters = new Map((options.channels ?? []).map((a) => [a.id, a]));
   const outbox = new KvOutbox(kv, clock);
   const pairing = await PairingStore.open(kv, clock);
+  const telegram = await openTelegram(options, {
+    kv,
+    hub,
+    pairing,
+    outbox,
+    delivery: () => delivery,
+  });
+  if (telegram) adapters.set("telegram", telegram.sender);
   const delivery = new DeliveryWorker({ outbox, adapters, clock, logger });
   const tools = setupTools({
     loaded,
@@ -342,6 +391,7 @@ async function serve(
   }
   // The tools are built now that the gateway answers, off the start-up path.
   delivery.start();
+  telegram?.start(chat);
   const warming = tools.warm().catch((err) =>
     logger.error("tools could not be built", { error: String(err) })
   );
@@ -356,6 +406,7 @@ async function serve(
         ready = false;
         clearInterval(tick);
         hub.publish("shutdown", { reason });
+        await telegram?.stop();
         const graceMs = config.gateway.shutdown_grace_seconds * 1000;
         const { aborted } = await chat.shutdown(graceMs);
         await warming;

@@ -36,6 +36,11 @@ export interface ChatEvent {
    */
   message?: { role: "assistant"; text: string };
   status?: ChatStatus;
+  /**
+   * On `final`, `aborted` and `error`: who sent the run's first message (`telegram:<user>`,
+   * `ws:<conn>`, `cli`), so the channel it came from can answer it.
+   */
+  source?: string;
   /** On `final`: the model that answered last and the tokens the run used. */
   model?: string;
   usage?: { inputTokens: number; outputTokens: number };

@@ -101,6 +101,11 @@ export function gatewayNeeds(loaded: LoadedConfig, options: { pathEnv?: string }
       add("ignore-env", name, `provider:${id}`);
     }
   }
+  const telegram = config.channels.telegram;
+  if (telegram.enabled) {
+    add("net", netHost(telegram.api_root), "channel:telegram");
+    add("env", telegram.bot_token_env, "channel:telegram");
+  }
   for (const t of toolNeeds(loaded, options.pathEnv)) add(t.kind, t.value, `tool:${t.tool}`);
   return needs;
 }

@@ -106,3 +106,8 @@ export function channelOwnerKey(channel: string): Deno.KvKey {
 
 /** Every channel's owner record. */
 export const CHANNEL_OWNERS: Deno.KvKey = ["po"];
+
+/** The next Telegram update id to ask for (everything before it is recorded). */
+export function telegramOffsetKey(): Deno.KvKey {
+  return ["tg", "offset"];
+}

@@ -3,7 +3,7 @@
  * `parse_html`, so the same inputs fail with the same "can't parse entities" messages), the
  * trimming the API does to every message text, and the entities Telegram detects in what users type.
  */
-import type { MessageEntity } from "grammy";
+import type { MessageEntity } from "./telegram_api.ts";
 
 /** A message text as Telegram stores it: plain text plus entities (offsets in UTF-16 units). */
 export interface Formatted {
@@ -247,21 +247,18 @@ function mergePreCode(entities: MessageEntity[]): MessageEntity[] {
   const out: MessageEntity[] = [];
   for (const e of entities) {
     const prev = out.at(-1);
-    if (prev && prev.offset === e.offset && prev.length === e.length) {
-      if (e.type === "pre" && prev.type === "code" && "language" in prev) {
-        out[out.length - 1] = {
-          type: "pre",
-          offset: e.offset,
-          length: e.length,
-          language: prev.language,
-        };
-        continue;
-      }
-    }
-    // A lone <code> never carries a language.
-    out.push(e.type === "code" ? { type: "code", offset: e.offset, length: e.length } : e);
+    const language = (prev as { language?: string } | undefined)?.language;
+    if (
+      e.type === "pre" && prev?.type === "code" && language &&
+      prev.offset === e.offset && prev.length === e.length
+    ) {
+      out[out.length - 1] = { type: "pre", offset: e.offset, length: e.length, language };
+    } else out.push(e);
   }
-  return out;
+  // A <code> outside <pre> never carries a language.
+  return out.map((e) =>
+    e.type === "code" ? { type: "code", offset: e.offset, length: e.length } : e
+  );
 }
 
 /** Entities ordered as the API returns them: by offset, longer first. */
