@@ -115,7 +115,10 @@ export class TelegramPoller {
   }
 
   #backoff(): number {
-    const cap = Math.min(this.#o.maxBackoffMs ?? 60_000, 1000 * 2 ** Math.min(this.#failures, 10));
+    const cap = Math.min(
+      this.#o.maxBackoffMs ?? 60_000,
+      1000 * 2 ** Math.min(this.#failures - 1, 10),
+    );
     return Math.round(cap / 2 + Math.random() * (cap / 2));
   }
 
