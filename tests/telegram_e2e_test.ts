@@ -78,7 +78,7 @@ Deno.test("a stranger gets a code and no model call; once approved, the owner is
 Deno.test("a 9,000-character answer arrives as three messages in order, each once", async () => {
   await using provider = await FakeOpenAI.start();
   await using telegram = await FakeTelegram.start({ token: TOKEN });
-  await using gp = await start(
+  await using _gateway = await start(
     provider,
     telegram,
     `allow_from = ["${ANN.id}"]`,
@@ -132,7 +132,7 @@ Deno.test("another poller on the token is one clear error line, and the gateway 
 Deno.test("a 429 storm delays replies but loses and doubles none", async () => {
   await using provider = await FakeOpenAI.start();
   await using telegram = await FakeTelegram.start({ token: TOKEN, rateLimitShare: 0.5, seed: 7 });
-  await using gp = await start(provider, telegram, `allow_from = ["${ANN.id}"]`);
+  await using _gateway = await start(provider, telegram, `allow_from = ["${ANN.id}"]`);
   const texts = Array.from({ length: 6 }, (_, i) => `message number ${i + 1}`);
   for (const text of texts) telegram.pushMessage({ from: ANN, text });
   await telegram.until(() => telegram.sent(ANN.id).length >= texts.length, within(60_000));
