@@ -129,20 +129,35 @@ Deno.test("another poller on the token is one clear error line, and the gateway 
   assert.match(gp.logs, /polling again/);
 });
 
-Deno.test("a 429 storm delays replies but loses and doubles none", async () => {
+Deno.test("a 429 storm on 30% of sends delays replies but loses, doubles and reorders none", async () => {
   await using provider = await FakeOpenAI.start();
-  await using telegram = await FakeTelegram.start({ token: TOKEN, rateLimitShare: 0.5, seed: 7 });
-  await using _gateway = await start(provider, telegram, `allow_from = ["${ANN.id}"]`);
-  const texts = Array.from({ length: 6 }, (_, i) => `message number ${i + 1}`);
-  for (const text of texts) telegram.pushMessage({ from: ANN, text });
-  await telegram.until(() => telegram.sent(ANN.id).length >= texts.length, within(60_000));
+  await using telegram = await FakeTelegram.start({ token: TOKEN, rateLimitShare: 0.3, seed: 7 });
+  const users = [ANN, { id: 4343, first_name: "Ben" }, { id: 4444, first_name: "Cy" }];
+  await using _gateway = await start(
+    provider,
+    telegram,
+    `allow_from = [${users.map((u) => `"${u.id}"`).join(", ")}]`,
+  );
+  const perChat = 4;
+  for (let i = 1; i <= perChat; i++) {
+    for (const user of users) {
+      telegram.pushMessage({ from: user, text: `${user.first_name} #${i}` });
+    }
+  }
+  await telegram.until(
+    () => users.every((u) => telegram.sent(u.id).length >= perChat),
+    within(90_000),
+  );
   await new Promise((r) => setTimeout(r, 300));
-  const sent = telegram.sent(ANN.id);
-  assert.equal(sent.length, texts.length, sent.join(" | "));
-  assert.equal(telegram.deliveries(ANN.id), texts.length);
-  for (const text of texts) {
-    assert.equal(sent.filter((s) => s.includes(text)).length, 1, `${text} once: ${sent}`);
+  for (const user of users) {
+    const sent = telegram.sent(user.id);
+    assert.deepEqual(
+      sent.map((t) => /#(\d+)/.exec(t)?.[1]),
+      Array.from({ length: perChat }, (_, i) => String(i + 1)),
+      `${user.first_name}: ${sent.join(" | ")}`,
+    );
+    assert.equal(telegram.deliveries(user.id), perChat);
   }
   assert.ok(telegram.calls.some((c) => c.method === "sendMessage" && c.status === 429));
-  assert.equal(provider.requests.length, texts.length, "each message ran once");
+  assert.equal(provider.requests.length, users.length * perChat, "each message ran once");
 });

@@ -7,12 +7,16 @@ import {
   type EventSink,
   GatehouseError,
   type InboundMessage,
+  type IngressRecord,
   type Logger,
   type QueueMode,
+  type Replies,
+  type ReplyTarget,
   sessionKeyProblem,
   type SessionStore,
 } from "../kernel/mod.ts";
 import { type DropReason, type LaneItem, LaneScheduler, type SubmitOutcome } from "../lanes/mod.ts";
+import { answerEntries } from "./answers.ts";
 import type { CommandHandler } from "./commands.ts";
 import { runTurn, type TurnDeps } from "./turn.ts";
 
@@ -23,6 +27,8 @@ export interface SendInput {
   idempotencyKey?: string;
   queueMode?: QueueMode;
   source: string;
+  /** Where the answer goes, for messages from a chat channel. */
+  reply?: ReplyTarget;
 }
 
 /** The acknowledgement of a send. */
@@ -60,6 +66,7 @@ export class ChatService {
   #clock: Clock;
   #defaultMode: QueueMode;
   #commands: CommandHandler | undefined;
+  #replies: Replies | undefined;
   #accepting = true;
 
   constructor(options: ChatServiceOptions) {
@@ -69,6 +76,7 @@ export class ChatService {
     this.#clock = options.clock;
     this.#defaultMode = options.lanes.defaultMode;
     this.#commands = options.commands;
+    this.#replies = options.replies;
     this.lanes = new LaneScheduler<InboundMessage>({
       clock: options.clock,
       logger: options.logger,
@@ -105,6 +113,13 @@ export class ChatService {
         message: { role: "assistant", text: answer },
         source: input.source,
       });
+      if (input.reply) {
+        await this.#replies?.send(input.reply, answer, {
+          id: `command:${input.idempotencyKey ?? runId}`,
+          sessionKey: input.sessionKey,
+          runId,
+        });
+      }
       return { runId, status: "accepted", duplicate: false };
     }
     const message: InboundMessage = {
@@ -115,6 +130,7 @@ export class ChatService {
       acceptedAt: this.#clock.now(),
       source: input.source,
       ...(input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {}),
+      ...(input.reply ? { reply: input.reply } : {}),
     };
     const admitted = await this.#store.admit(message);
     if (!admitted.admitted) return { runId: admitted.runId, status: "accepted", duplicate: true };
@@ -172,25 +188,24 @@ export class ChatService {
    */
   async recover(): Promise<{ interrupted: number; replayed: number }> {
     const pending = await this.#store.pendingIngress();
-    const running = new Map<string, string[]>();
+    const running = new Map<string, IngressRecord[]>();
     let replayed = 0;
     for (const rec of pending) {
       if (rec.status === "running") {
-        running.set(rec.sessionKey, [...(running.get(rec.sessionKey) ?? []), rec.runId]);
+        running.set(rec.sessionKey, [...(running.get(rec.sessionKey) ?? []), rec]);
       }
     }
-    for (const [sessionKey, runIds] of running) {
+    for (const [sessionKey, records] of running) {
+      const runIds = records.map((r) => r.runId);
+      const why = "the gateway stopped before this turn finished; send the message again to retry";
       await this.#store.finishTurn(sessionKey, {
         runIds,
-        entries: [{
-          role: "note",
-          runId: runIds[0],
-          text: "[turn interrupted: the gateway stopped before this turn finished; " +
-            "send the message again to retry]",
-        }],
+        entries: [{ role: "note", runId: runIds[0], text: `[turn interrupted: ${why}]` }],
+        outbox: answerEntries(this.#replies, records, `⚠️ Not answered: ${why}.`),
       });
       this.#log.warn("turn interrupted by restart", { runId: runIds[0], sessionKey });
     }
+    if (running.size) this.#replies?.queued();
     for (const rec of pending) {
       if (rec.status !== "queued") continue;
       const { seq: _seq, status: _status, ...message } = rec;
@@ -229,8 +244,10 @@ export class ChatService {
     this.#store.finishTurn(sessionKey, {
       runIds,
       entries: [{ role: "note", runId: runIds[0], text: `[turn abandoned: ${message}]` }],
-    }).catch((err) =>
-      this.#log.error("could not record an abandoned turn", { error: String(err) })
+      outbox: answerEntries(this.#replies, items.map((i) => i.payload), `⚠️ ${message}`),
+    }).then(
+      () => this.#replies?.queued(),
+      (err) => this.#log.error("could not record an abandoned turn", { error: String(err) }),
     );
     this.#events.publish("chat", {
       runId: runIds[0],
@@ -254,8 +271,10 @@ export class ChatService {
         runId: m.runId,
         text: `[message dropped: ${why}: ${snippet(m.text)}]`,
       }],
-    }).catch((err) =>
-      this.#log.error("could not record a dropped message", { error: String(err) })
+      outbox: answerEntries(this.#replies, [m], `⚠️ Message dropped: ${why}: ${snippet(m.text)}`),
+    }).then(
+      () => this.#replies?.queued(),
+      (err) => this.#log.error("could not record a dropped message", { error: String(err) }),
     );
     this.#events.publish("chat", {
       runId: m.runId,

@@ -1,63 +1,122 @@
 /**
  * Chat commands every surface shares: a message that is a command is answered by the gateway at
- * once, without a model call and without entering the transcript. Today: `/model`.
+ * once, on no lane (so `/stop` is not stuck behind the turn it stops), without a model call and
+ * without entering the transcript.
  */
 import type { EventSink, SessionStore } from "../kernel/mod.ts";
 import type { ModelCatalog } from "../providers/catalog.ts";
+import { modelCommand } from "./model_command.ts";
 
 /** Answers `text` when it is a command for `sessionKey`; undefined when it is an ordinary message. */
 export type CommandHandler = (sessionKey: string, text: string) => Promise<string | undefined>;
 
-const CLEAR = new Set(["default", "reset", "clear", "auto"]);
+/** A chat command as surfaces list it (Telegram registers these with setMyCommands). */
+export interface CommandInfo {
+  command: string;
+  description: string;
+}
 
-/** The commands, over the store and the model catalog. */
+/** The commands, in the order `/help` lists them. */
+export const CHAT_COMMANDS: readonly CommandInfo[] = [
+  { command: "new", description: "start a fresh conversation (same as /reset)" },
+  { command: "reset", description: "clear this conversation's history" },
+  { command: "stop", description: "stop the answer in progress and drop waiting messages" },
+  { command: "status", description: "this conversation: model, tokens, queue" },
+  { command: "model", description: "show the models, or pick one: /model provider/model" },
+  { command: "help", description: "what the commands do" },
+];
+
+/** What the session commands act on (the chat service, bound late by the composition root). */
+export interface SessionControl {
+  reset(sessionKey: string): Promise<boolean>;
+  abort(sessionKey: string): { aborted: boolean; dropped: number };
+  running(sessionKey: string): boolean;
+  queued(sessionKey: string): number;
+}
+
+/** The commands over the store, the model catalog and the chat service. */
 export function createCommands(
-  deps: { store: SessionStore; catalog: ModelCatalog; events: EventSink },
+  deps: {
+    store: SessionStore;
+    catalog: ModelCatalog;
+    events: EventSink;
+    control: () => SessionControl;
+  },
 ): CommandHandler {
+  const model = modelCommand(deps);
   return async (sessionKey, text) => {
-    const match = /^\/models?(?:\s+(.*))?$/s.exec(text.trim());
+    const match = /^\/([a-z_]+)(?:@[A-Za-z0-9_]+)?(?:\s+([\s\S]*))?$/.exec(text.trim());
     if (!match) return undefined;
-    const args = (match[1] ?? "").trim().split(/\s+/).filter(Boolean);
-    if (args.length > 1) {
-      return 'Usage: "/model" shows the models, "/model <provider>/<model>" picks one for this ' +
-        'session, "/model default" goes back to the configured models.';
+    const [, name, rest = ""] = match;
+    switch (name) {
+      case "model":
+      case "models":
+        return await model(sessionKey, rest);
+      case "new":
+      case "reset":
+        return noArgs(name, rest) ?? await reset(deps.control(), sessionKey);
+      case "stop":
+        return noArgs(name, rest) ?? stop(deps.control(), sessionKey);
+      case "status":
+        return noArgs(name, rest) ?? await status(deps, sessionKey);
+      case "help":
+      case "start":
+        return help();
+      default:
+        return undefined; // not ours: an ordinary message that starts with a slash
     }
-    const arg = args[0];
-    const chain = deps.catalog.chain();
-    const chainText = chain.length ? chain.join(" → ") : "none configured";
-    if (!arg) {
-      const meta = await deps.store.getSession(sessionKey);
-      const lines = meta?.model
-        ? [`This session uses ${meta.model} (picked for it: no fallback).`]
-        : [`This session uses the configured models: ${chainText}.`];
-      for (const m of deps.catalog.list(meta?.model ? [meta.model] : [])) {
-        const state = !m.available
-          ? `unavailable: ${m.reason}`
-          : m.cooldown
-          ? `cooling down ${Math.ceil(m.cooldown.remainingMs / 1000)}s after ${m.cooldown.reason}`
-          : "ready";
-        lines.push(`- ${m.ref} (${m.role}): ${state}`);
-      }
-      lines.push('Send "/model <provider>/<model>" to pick one, "/model default" to go back.');
-      return lines.join("\n");
-    }
-    if (CLEAR.has(arg)) {
-      const existed = await deps.store.getSession(sessionKey);
-      if (existed?.model) {
-        await deps.store.patchSession(sessionKey, { model: null });
-        deps.events.publish("sessions.changed", { sessionKey, reason: "patched" });
-      }
-      return `This session now uses the configured models: ${chainText}.`;
-    }
-    const problem = deps.catalog.problem(arg);
-    if (problem) return `Cannot use that model: ${problem}.`;
-    const existed = await deps.store.getSession(sessionKey);
-    await deps.store.patchSession(sessionKey, { model: arg }, { create: true });
-    deps.events.publish("sessions.changed", {
-      sessionKey,
-      reason: existed ? "patched" : "created",
-    });
-    return `This session now uses ${arg}. It is used strictly: if it fails, no fallback is ` +
-      `tried. Send "/model default" to go back to ${chainText}.`;
   };
+}
+
+function noArgs(name: string, rest: string): string | undefined {
+  return rest.trim() ? `/${name} takes no arguments; send just "/${name}".` : undefined;
+}
+
+async function reset(control: SessionControl, sessionKey: string): Promise<string> {
+  const existed = await control.reset(sessionKey);
+  return existed
+    ? "Started over: this conversation's history is cleared (the model and label stay)."
+    : "Nothing to clear: this conversation has no history yet.";
+}
+
+function stop(control: SessionControl, sessionKey: string): string {
+  const { aborted, dropped } = control.abort(sessionKey);
+  if (!aborted && dropped === 0) return "Nothing to stop: no answer is in progress.";
+  const parts = [aborted ? "Stopped the answer in progress" : "No answer was in progress"];
+  if (dropped) parts.push(`dropped ${dropped} waiting message${dropped === 1 ? "" : "s"}`);
+  return parts.join("; ") + ".";
+}
+
+async function status(
+  deps: { store: SessionStore; catalog: ModelCatalog; control: () => SessionControl },
+  sessionKey: string,
+): Promise<string> {
+  const meta = await deps.store.getSession(sessionKey);
+  const control = deps.control();
+  const chain = deps.catalog.chain();
+  const lines = [`Session: ${sessionKey}${meta?.label ? ` (${meta.label})` : ""}`];
+  lines.push(
+    meta?.model
+      ? `Model: ${meta.model} (picked for this session; no fallback)`
+      : `Models: ${chain.length ? chain.join(" → ") : "none configured"}`,
+  );
+  if (meta) {
+    lines.push(
+      `Tokens so far: ${meta.inputTokens.toLocaleString("en")} in, ` +
+        `${meta.outputTokens.toLocaleString("en")} out`,
+    );
+  } else lines.push("No messages yet.");
+  const queued = control.queued(sessionKey);
+  lines.push(
+    `Now: ${control.running(sessionKey) ? "answering" : "idle"}` +
+      (queued ? `, ${queued} message${queued === 1 ? "" : "s"} waiting` : ""),
+  );
+  return lines.join("\n");
+}
+
+function help(): string {
+  return [
+    "Write normally to talk to the assistant. Commands:",
+    ...CHAT_COMMANDS.map((c) => `/${c.command}: ${c.description}`),
+  ].join("\n");
 }

@@ -12,6 +12,7 @@ import {
   type ModelMessage,
   type NewEntry,
   ProviderError,
+  type Replies,
   type SessionStore,
   toErrorShape,
   type ToolCall,
@@ -19,6 +20,7 @@ import {
 import type { LaneItem, RunContext } from "../lanes/mod.ts";
 import type { ChainPlan, Failover } from "../providers/failover.ts";
 import { originOf, type ToolRunner } from "../tools/mod.ts";
+import { answerEntries } from "./answers.ts";
 import { compactionEntry, planCompaction } from "./compaction.ts";
 import { CHARS_PER_TOKEN, type ModelContext, toModelContext } from "./context.ts";
 import { callModel, type ModelReply } from "./model_call.ts";
@@ -48,6 +50,8 @@ export interface TurnDeps {
   logger: Logger;
   clock: Clock;
   settings: TurnSettings;
+  /** Answers to chat channels, queued with the end of each turn; none for WS-only gateways. */
+  replies?: Replies;
 }
 
 /** Output cap of the summarising call of a compaction. */
@@ -113,6 +117,7 @@ export async function runTurn(
       if (steered.length === 0) return;
       await store.beginTurn(sessionKey, steered);
       reporter.runIds.push(...steered.map((m) => m.runId));
+      messages.push(...steered);
       for (const m of steered) context.messages.push({ role: "user", text: m.text });
       reporter.boundary();
       reporter.lifecycle("steered", { steeredRunIds: steered.map((m) => m.runId) });
@@ -220,7 +225,14 @@ export async function runTurn(
       await joinSteered(steered);
     }
 
-    await store.finishTurn(sessionKey, { runIds: reporter.runIds, entries: closing, usage });
+    const answers = answerEntries(deps.replies, messages, reporter.shown);
+    await store.finishTurn(sessionKey, {
+      runIds: reporter.runIds,
+      entries: closing,
+      usage,
+      outbox: answers,
+    });
+    if (answers.length) deps.replies?.queued();
     reporter.final({ model: answeredBy, usage });
     log.info("turn finished", {
       model: answeredBy,
@@ -238,8 +250,16 @@ export async function runTurn(
     const entries: NewEntry[] = [];
     if (partial) entries.push({ role: "assistant", text: partial, runId });
     entries.push({ role: "note", text: `[turn ${failure.verb}: ${failure.message}]`, runId });
+    const told = [reporter.shown.trim(), `⚠️ ${failure.message}`].filter(Boolean).join("\n\n");
+    const answers = answerEntries(deps.replies, messages, told);
     try {
-      await store.finishTurn(sessionKey, { runIds: reporter.runIds, entries, usage });
+      await store.finishTurn(sessionKey, {
+        runIds: reporter.runIds,
+        entries,
+        usage,
+        outbox: answers,
+      });
+      if (answers.length) deps.replies?.queued();
     } catch (writeErr) {
       log.error("could not record the failed turn", { error: String(writeErr) });
     }

@@ -121,6 +121,8 @@ export class DeliveryWorker {
           to: entry.to,
           ...(entry.threadId ? { threadId: entry.threadId } : {}),
           text: entry.chunks[i],
+          index: i,
+          ...(entry.runId ? { runId: entry.runId } : {}),
           ...(entry.replyTo && i === 0 ? { replyTo: entry.replyTo } : {}),
         }, this.#stopping.signal);
       } catch (err) {

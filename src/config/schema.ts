@@ -193,6 +193,18 @@ const telegram = z.object({
   allow_from: z.array(z.string().regex(/^\d+$/, "must be a numeric Telegram user id")).default([]),
   /** Seconds a getUpdates long poll waits for news. */
   poll_timeout_seconds: seconds(1, 50).default(25),
+  /** Group chats (numeric ids, negative for groups) the bot answers in; others are ignored. */
+  groups: z.array(z.string().regex(/^-?\d+$/, "must be a numeric Telegram chat id")).default([]),
+  /** In groups, answer only messages that mention the bot or reply to it. */
+  require_mention: z.boolean().default(true),
+  /** Unmentioned group messages kept (per group or topic) as context for the next mentioned one. */
+  group_context_messages: z.number().int().min(0).max(200).default(30),
+  /** Show the answer while it is written, by editing a draft message. */
+  stream: z.boolean().default(true),
+  /** Least time between two edits of a draft (Telegram allows about one per second per chat). */
+  draft_interval_ms: z.number().int().min(1000).max(60_000).default(1000),
+  /** Largest photo or document saved into the workspace (Telegram bots can fetch up to 20 MB). */
+  media_max_mb: z.number().min(0.1).max(20).default(20),
 });
 
 const channels = z.object({

@@ -10,6 +10,7 @@ import {
   GatehouseError,
   type Logger,
   type ModelResolver,
+  type Replies,
   systemClock,
 } from "../kernel/mod.ts";
 import { gatewayNeeds, missingNeeds, type Need, needFlag, toFlags } from "../permissions/mod.ts";
@@ -20,7 +21,8 @@ import { Failover } from "../providers/failover.ts";
 import { setupTools } from "../tools/setup.ts";
 import { DeliveryWorker } from "../channels/delivery.ts";
 import { PairingStore } from "../channels/pairing.ts";
-import type { TelegramChannel } from "../channels/telegram/mod.ts";
+import { ChannelReplies } from "../channels/replies.ts";
+import type { TelegramChannel, TelegramDeps } from "../channels/telegram/mod.ts";
 import { operatorIsOwner } from "../tools/policy.ts";
 import { createCommands } from "../agent/commands.ts";
 import { KvOutbox, KvSessionStore } from "../store/mod.ts";
@@ -149,8 +151,8 @@ async function openTelegram(
     kv: Deno.Kv;
     hub: EventHub;
     pairing: PairingStore;
-    outbox: KvOutbox;
-    delivery: () => DeliveryWorker;
+    replies: Replies;
+    resolveApproval: TelegramDeps["resolveApproval"];
   },
 ): Promise<TelegramChannel | undefined> {
   const { loaded, logger, env } = options;
@@ -171,8 +173,9 @@ async function openTelegram(
     dmScope: loaded.config.session.dm_scope,
     kv: parts.kv,
     pairing: parts.pairing,
-    outbox: parts.outbox,
-    kick: () => parts.delivery().kick(),
+    replies: parts.replies,
+    resolveApproval: parts.resolveApproval,
+    workspace: loaded.workspacePath,
     events: parts.hub,
     clock: options.clock,
     logger,
@@ -238,15 +241,16 @@ async function serve(
   const adapters = new Map((options.channels ?? []).map((a) => [a.id, a]));
   const outbox = new KvOutbox(kv, clock);
   const pairing = await PairingStore.open(kv, clock);
+  const delivery = new DeliveryWorker({ outbox, adapters, clock, logger });
+  const replies = new ChannelReplies(adapters, outbox, () => delivery.kick());
   const telegram = await openTelegram(options, {
     kv,
     hub,
     pairing,
-    outbox,
-    delivery: () => delivery,
+    replies,
+    resolveApproval: (id, decision, by) => tools.approvals.resolve(id, decision, by),
   });
   if (telegram) adapters.set("telegram", telegram.sender);
-  const delivery = new DeliveryWorker({ outbox, adapters, clock, logger });
   const tools = setupTools({
     loaded,
     kv,
@@ -262,7 +266,7 @@ async function serve(
       (origin.channel !== undefined && origin.sender !== undefined &&
         pairing.isOwner(origin.channel, origin.sender)),
   });
-  const chat = new ChatService({
+  const chat: ChatService = new ChatService({
     store,
     events: hub,
     failover: new Failover({
@@ -273,7 +277,18 @@ async function serve(
       maxWaitMs: config.agent.failover.max_wait_seconds * 1000,
     }),
     tools: tools.runner,
-    commands: createCommands({ store, catalog, events: hub }),
+    replies,
+    commands: createCommands({
+      store,
+      catalog,
+      events: hub,
+      control: () => ({
+        reset: (key) => chat.reset(key),
+        abort: (key) => chat.abort(key),
+        running: (key) => chat.lanes.isRunning(key),
+        queued: (key) => chat.lanes.depth(key),
+      }),
+    }),
     logger,
     clock,
     settings: {

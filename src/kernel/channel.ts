@@ -8,12 +8,23 @@ export interface ChannelTarget {
   threadId?: string;
 }
 
+/** Where a message's answer goes: the chat it came from, on its channel. */
+export interface ReplyTarget extends ChannelTarget {
+  channel: string;
+  /** The platform message being answered (shown as a quote where that helps, as in groups). */
+  replyTo?: string;
+}
+
 /** One chunk to send, as the adapter receives it. */
 export interface ChannelSend extends ChannelTarget {
   /** Text in the adapter's own format (already converted and split by whoever queued it). */
   text: string;
   /** The platform message this answers, when it should be shown as a reply. */
   replyTo?: string;
+  /** The chunk's position in its message, from 0. */
+  index: number;
+  /** The run whose answer this is, when it is one (an adapter may turn a live draft into it). */
+  runId?: string;
 }
 
 /** Why a send failed: `retry` may succeed later (after `retryAfterMs` if given), `permanent` will not. */
@@ -57,13 +68,38 @@ export interface OutboxEntry extends ChannelTarget {
   notBefore: number;
 }
 
+/** What a caller queues: an outbox entry before any delivery bookkeeping. */
+export type OutboxInput = Omit<OutboxEntry, "sent" | "attempts" | "notBefore" | "createdAt">;
+
+/**
+ * Answers that go back to the chat a message came from. A turn's answer is built with `entry` and
+ * committed together with the end of the turn, so it is never lost between the two; anything else
+ * (a command's answer, a notice) is queued with `send`.
+ */
+export interface Replies {
+  /** The outbox entry carrying `markdown` to `target`; undefined when its channel is not served. */
+  entry(
+    target: ReplyTarget,
+    markdown: string,
+    ref: { id: string; sessionKey?: string; runId?: string },
+  ): OutboxInput | undefined;
+  /** Queues an answer now (same `ref.id` twice: queued once). */
+  send(
+    target: ReplyTarget,
+    markdown: string,
+    ref: { id: string; sessionKey?: string; runId?: string },
+  ): Promise<void>;
+  /** Wakes the delivery after entries were committed elsewhere. */
+  queued(): void;
+}
+
 /** The durable queue of outgoing messages. */
 export interface Outbox {
   /**
    * Records a message before anything is sent. The same `id` twice records it once (a replayed
    * turn does not queue its reply again).
    */
-  enqueue(entry: Omit<OutboxEntry, "sent" | "attempts" | "notBefore" | "createdAt">): Promise<void>;
+  enqueue(entry: OutboxInput): Promise<void>;
   /** Messages not fully delivered, oldest first. */
   pending(): Promise<OutboxEntry[]>;
   /** Marks chunk `index` delivered; the message leaves the outbox with its last chunk. */

@@ -26,6 +26,9 @@ export {
   type ChannelTarget,
   type Outbox,
   type OutboxEntry,
+  type OutboxInput,
+  type Replies,
+  type ReplyTarget,
 } from "./channel.ts";
 export type {
   AgentEvent,
@@ -49,7 +52,7 @@ export {
   type ToolResult,
   type ToolSpec,
 } from "./provider.ts";
-export type { PreparedCall, Tool, ToolContext, ToolGroup, ToolNeeds, ToolOutput } from "./tool.ts";
+export type { PreparedCall, Tool, ToolContext, ToolGroup, ToolOutput } from "./tool.ts";
 export type {
   AdmitResult,
   DeliveryRoute,

@@ -1,4 +1,5 @@
 /** The SessionStore contract: sessions, transcripts, idempotency and the durable ingress log. */
+import type { OutboxInput, ReplyTarget } from "./channel.ts";
 
 /** What to do with a message that arrives while its session is busy. */
 export type QueueMode = "followup" | "collect" | "interrupt" | "steer";
@@ -67,6 +68,8 @@ export interface InboundMessage {
   idempotencyKey?: string;
   /** Who sent it, for logs: `ws:<connId>`, `cli`, `telegram:<user>`, … */
   source: string;
+  /** Where the answer goes, for messages from a chat channel (WS clients get events instead). */
+  reply?: ReplyTarget;
 }
 
 /** An entry of the ingress log: accepted and not yet finished. */
@@ -110,13 +113,18 @@ export interface SessionStore {
   beginTurn(sessionKey: string, messages: InboundMessage[]): Promise<SessionMeta | undefined>;
   /** Appends entries during a turn (an assistant reply before steered input, a note). */
   append(sessionKey: string, entries: NewEntry[]): Promise<void>;
-  /** Writes the final entries, clears the turn's ingress entries and adds token usage, in one commit. */
+  /**
+   * Writes the final entries, clears the turn's ingress entries, adds token usage and queues the
+   * answers for chat channels in the outbox, in one commit: an answer is never lost between the
+   * end of its turn and its delivery, and a finished turn is never answered twice.
+   */
   finishTurn(
     sessionKey: string,
     turn: {
       runIds: string[];
       entries: NewEntry[];
       usage?: { inputTokens: number; outputTokens: number };
+      outbox?: OutboxInput[];
     },
   ): Promise<void>;
   /** Newest entries, returned oldest first; stops at `limit` entries or `maxChars` of text. */

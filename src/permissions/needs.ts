@@ -105,6 +105,9 @@ export function gatewayNeeds(loaded: LoadedConfig, options: { pathEnv?: string }
   if (telegram.enabled) {
     add("net", netHost(telegram.api_root), "channel:telegram");
     add("env", telegram.bot_token_env, "channel:telegram");
+    // Photos and documents are saved into the workspace.
+    add("read", loaded.workspacePath, "channel:telegram");
+    add("write", loaded.workspacePath, "channel:telegram");
   }
   for (const t of toolNeeds(loaded, options.pathEnv)) add(t.kind, t.value, `tool:${t.tool}`);
   return needs;

@@ -111,3 +111,13 @@ export const CHANNEL_OWNERS: Deno.KvKey = ["po"];
 export function telegramOffsetKey(): Deno.KvKey {
   return ["tg", "offset"];
 }
+
+/** Unaddressed messages of a Telegram group (or forum topic), kept as context. */
+export function telegramGroupContextKey(chat: string, thread?: string): Deno.KvKey {
+  return ["tg", "ctx", chat, thread ?? ""];
+}
+
+/** The draft message a Telegram run's answer is being streamed into. */
+export function telegramDraftKey(runId: string): Deno.KvKey {
+  return ["tg", "draft", runId];
+}

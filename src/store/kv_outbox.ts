@@ -4,7 +4,7 @@
  * chunk not yet delivered. Delivery is at least once: a crash between a send and its mark sends
  * that one chunk again.
  */
-import type { Clock, Outbox, OutboxEntry } from "../kernel/mod.ts";
+import type { Clock, Outbox, OutboxEntry, OutboxInput } from "../kernel/mod.ts";
 import { OUTBOX, outboxChunkKey, outboxChunksPrefix, outboxIdKey, outboxKey } from "./keys.ts";
 
 /** How long a delivered message's id is remembered, so the same id is not queued again. */
@@ -12,36 +12,54 @@ const DELIVERED_TTL_MS = 7 * 86_400_000;
 
 type Head = Omit<OutboxEntry, "chunks"> & { seq: string; count: number };
 
+let lastSeq = 0;
+
+/** Sortable, unique sequence strings: the clock, bumped on ties (shared by every writer). */
+function nextSeq(clock: Clock): string {
+  const now = Math.max(clock.now(), lastSeq + 1);
+  lastSeq = now;
+  return now.toString(36).padStart(10, "0") + crypto.randomUUID().slice(0, 8);
+}
+
+/**
+ * The KV records that queue `entry` (its id, head and chunks), for a writer that commits them
+ * together with other state, as the session store does with a turn's answer.
+ */
+export function outboxRecords(
+  entry: OutboxInput,
+  clock: Clock,
+): { key: Deno.KvKey; value: unknown }[] {
+  const seq = nextSeq(clock);
+  const { chunks, ...fields } = entry;
+  const head: Head = {
+    ...fields,
+    seq,
+    count: chunks.length,
+    sent: 0,
+    attempts: 0,
+    notBefore: 0,
+    createdAt: clock.now(),
+  };
+  return [
+    { key: outboxIdKey(entry.id), value: seq },
+    { key: outboxKey(seq), value: head },
+    ...chunks.map((c, i) => ({ key: outboxChunkKey(seq, i), value: c })),
+  ];
+}
+
 /** The outbox in KV. */
 export class KvOutbox implements Outbox {
   #kv: Deno.Kv;
   #clock: Clock;
-  #last = 0;
 
   constructor(kv: Deno.Kv, clock: Clock) {
     this.#kv = kv;
     this.#clock = clock;
   }
 
-  async enqueue(
-    entry: Omit<OutboxEntry, "sent" | "attempts" | "notBefore" | "createdAt">,
-  ): Promise<void> {
-    const idKey = outboxIdKey(entry.id);
-    const seq = this.#nextSeq();
-    const { chunks, ...fields } = entry;
-    const head: Head = {
-      ...fields,
-      seq,
-      count: chunks.length,
-      sent: 0,
-      attempts: 0,
-      notBefore: 0,
-      createdAt: this.#clock.now(),
-    };
-    const op = this.#kv.atomic().check({ key: idKey, versionstamp: null })
-      .set(idKey, seq)
-      .set(outboxKey(seq), head);
-    chunks.forEach((c, i) => op.set(outboxChunkKey(seq, i), c));
+  async enqueue(entry: OutboxInput): Promise<void> {
+    const op = this.#kv.atomic().check({ key: outboxIdKey(entry.id), versionstamp: null });
+    for (const r of outboxRecords(entry, this.#clock)) op.set(r.key, r.value);
     await op.commit(); // a failed check means the id was queued already: nothing to do
   }
 
@@ -98,12 +116,5 @@ export class KvOutbox implements Outbox {
       op.set(outboxIdKey(head.id), head.seq, { expireIn: DELIVERED_TTL_MS });
     } else op.delete(outboxIdKey(head.id));
     await op.commit();
-  }
-
-  /** Sortable, unique sequence strings: the clock, bumped on ties. */
-  #nextSeq(): string {
-    const now = Math.max(this.#clock.now(), this.#last + 1);
-    this.#last = now;
-    return now.toString(36).padStart(10, "0") + crypto.randomUUID().slice(0, 8);
   }
 }

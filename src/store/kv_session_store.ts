@@ -10,6 +10,7 @@ import {
   type InboundMessage,
   type IngressRecord,
   type NewEntry,
+  type OutboxInput,
   type SessionMeta,
   type SessionPatch,
   type SessionStore,
@@ -26,6 +27,7 @@ import {
   SESSIONS,
   transcriptPrefix,
 } from "./keys.ts";
+import { outboxRecords } from "./kv_outbox.ts";
 import { joinText, MAX_STRING_UNITS, splitText } from "./split.ts";
 import { GroupCommitter, type KvWrite } from "./group_commit.ts";
 import { TranscriptCache, type TranscriptCacheOptions } from "./transcript_cache.ts";
@@ -168,6 +170,7 @@ export class KvSessionStore implements SessionStore {
       status: "queued",
     };
     if (idem !== undefined) head.idempotencyKey = idem;
+    if (message.reply) head.reply = message.reply;
     if (rest.length > 0) head.parts = rest.length + 1;
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -284,10 +287,14 @@ export class KvSessionStore implements SessionStore {
       runIds: string[];
       entries: NewEntry[];
       usage?: { inputTokens: number; outputTokens: number };
+      outbox?: OutboxInput[];
     },
   ): Promise<void> {
     const made = this.#made(turn.entries);
     const units = made.map((e) => this.#entryWrites(sessionKey, e.id, e));
+    const answers = (turn.outbox ?? []).flatMap((entry) =>
+      outboxRecords(entry, this.#clock).map((r) => put(r.key, r.value))
+    );
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const [meta, ...heads] = await this.#getAll([
         metaKey(sessionKey),
@@ -297,7 +304,7 @@ export class KvSessionStore implements SessionStore {
       const current = meta.value as SessionMeta | null;
       if (current === null) {
         // Deleted meanwhile: do not recreate it, only finish the ingress entries.
-        if (clears.length > 0) await this.#commit([], [clears]);
+        if (clears.length + answers.length > 0) await this.#commit([], [[...clears, ...answers]]);
         return;
       }
       const next: SessionMeta = {
@@ -307,7 +314,7 @@ export class KvSessionStore implements SessionStore {
         outputTokens: current.outputTokens + (turn.usage?.outputTokens ?? 0),
       };
       // The meta write changes its versionstamp, so it goes last, in the last commit.
-      if (await this.#commit([meta], [...units, [...clears, put(meta.key, next)]])) {
+      if (await this.#commit([meta], [...units, [...clears, ...answers, put(meta.key, next)]])) {
         return this.#cached(sessionKey, made);
       }
     }

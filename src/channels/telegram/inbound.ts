@@ -1,95 +1,137 @@
 /**
- * What a Telegram update becomes: a private text message from someone allowed in is recorded and
- * run like any other message (idempotency key `telegram:<update_id>`, so a re-delivered update
- * runs once); a stranger under `dm_policy = "pairing"` gets a pairing code and no model call.
- * Group chats and media are not handled yet: groups are ignored, media gets a short reply.
+ * What a Telegram update becomes. A message from someone allowed in is recorded and run like any
+ * other message (idempotency key `telegram:<update_id>`, so a re-delivered update runs once) with
+ * its chat as the reply target; a stranger under `dm_policy = "pairing"` gets a pairing code and
+ * no model call; group messages count only in allowlisted groups and, by default, only when they
+ * address the bot (the others are kept as context); button presses go to the approvals.
  */
-import type { ChatService } from "../../agent/chat_service.ts";
 import type { TelegramConfig } from "../../config/schema.ts";
-import { type DmScope, type Logger, type Outbox, sessionKeyFor } from "../../kernel/mod.ts";
+import {
+  type DmScope,
+  type Logger,
+  type Replies,
+  type ReplyTarget,
+  sessionKeyFor,
+} from "../../kernel/mod.ts";
 import type { PairingStore } from "../pairing.ts";
+import { addressesBot, type GroupContext, withoutMention } from "./groups.ts";
+import type { MediaOutcome } from "./media.ts";
+import {
+  type BotIdentity,
+  displayName,
+  type TgCallbackQuery,
+  type TgMessage,
+  type Update,
+} from "./update.ts";
 
-/** The parts of a Bot API update this adapter reads. */
-export interface Update {
-  update_id: number;
-  message?: {
-    message_id: number;
-    chat: { id: number; type: string };
-    from?: {
-      id: number;
-      is_bot: boolean;
-      first_name: string;
-      last_name?: string;
-      username?: string;
-    };
-    text?: string;
-    caption?: string;
-  };
+/** The chat service as the adapter uses it. */
+export interface ChatSink {
+  send(input: {
+    sessionKey: string;
+    text: string;
+    idempotencyKey: string;
+    source: string;
+    reply: ReplyTarget;
+  }): Promise<{ runId: string; duplicate: boolean }>;
 }
 
 /** What handling an update needs. */
 export interface InboundDeps {
   config: TelegramConfig;
   dmScope: DmScope;
-  chat: ChatService;
+  chat: ChatSink;
   pairing: PairingStore;
-  outbox: Outbox;
-  kick: () => void;
-  /** Markdown → the chunks Telegram gets. */
-  render: (markdown: string) => string[];
+  replies: Replies;
+  bot: () => Promise<BotIdentity>;
+  groups: GroupContext;
+  /** Saves a message's photo or document; says what to tell the sender when it cannot. */
+  media: (message: TgMessage, updateId: number) => Promise<MediaOutcome>;
+  /** A run was accepted for a chat (the draft and typing indicator follow it). */
+  accepted: (runId: string, target: ReplyTarget) => void;
+  /** An inline button was pressed. */
+  pressed: (query: TgCallbackQuery) => Promise<void>;
   logger: Logger;
 }
 
+/** Group ids already reported as not allowlisted (one log line each per process). */
+const reportedGroups = new Set<string>();
+
 /** Handles one update; throws only when it could not be recorded (the poller then retries it). */
 export async function handleUpdate(update: Update, deps: InboundDeps): Promise<void> {
+  if (update.callback_query) return await deps.pressed(update.callback_query);
   const m = update.message;
   if (!m?.from || m.from.is_bot) return;
-  const log = deps.logger.with({ channel: "telegram", update: update.update_id });
-  if (m.chat.type !== "private") {
-    log.debug("telegram: group message ignored (groups are not served yet)");
-    return;
-  }
+  const log = deps.logger.with({ update: update.update_id });
+  const chatId = String(m.chat.id);
   const userId = String(m.from.id);
-  const reply = (id: string, markdown: string) =>
-    replyOnce(deps, `${id}:${update.update_id}`, m.chat.id, markdown);
+  const notify = (kind: string, markdown: string, target = { channel: "telegram", to: chatId }) =>
+    deps.replies.send(target, markdown, { id: `${kind}:${update.update_id}` });
 
-  const access = await admitted(deps, userId);
-  if (access === "ignore") {
-    log.info("telegram: message from a sender who is not allowed, ignored", { user: userId });
-    return;
-  }
-  if (access === "pair") {
-    const outcome = await deps.pairing.request("telegram", {
-      id: userId,
-      ...(m.from.username ? { username: m.from.username } : {}),
-      name: [m.from.first_name, m.from.last_name].filter(Boolean).join(" "),
-    });
-    log.info("telegram: pairing code sent to a new sender", { user: userId });
-    await reply(
-      "pairing",
-      "code" in outcome
-        ? `Hi! This assistant is private. Ask its owner to approve your code: **${outcome.code}**\n\n` +
-          `(gatehouse pairing approve telegram ${outcome.code}, valid for an hour)`
-        : "This assistant is private, and too many pairing requests are waiting. Try again in an hour.",
-    );
-    return;
+  let sessionKey: string;
+  let target: ReplyTarget;
+  let bot: BotIdentity | undefined;
+  if (m.chat.type === "private") {
+    const access = await admitted(deps, userId);
+    if (access === "ignore") {
+      log.info("telegram: message from a sender who is not allowed, ignored", { user: userId });
+      return;
+    }
+    if (access === "pair") return await sendPairingCode(deps, m, notify);
+    sessionKey = sessionKeyFor({ kind: "direct", channel: "telegram", peer: userId }, deps.dmScope);
+    target = { channel: "telegram", to: chatId };
+  } else if (m.chat.type === "group" || m.chat.type === "supergroup") {
+    if (!deps.config.groups.includes(chatId)) {
+      if (!reportedGroups.has(chatId)) {
+        reportedGroups.add(chatId);
+        log.info(
+          `telegram: group ${chatId} (${m.chat.title ?? "untitled"}) is not in ` +
+            "channels.telegram.groups; its messages are ignored",
+        );
+      }
+      return;
+    }
+    const topic = m.is_topic_message && m.message_thread_id !== undefined
+      ? String(m.message_thread_id)
+      : undefined;
+    bot = await deps.bot();
+    if (deps.config.require_mention && !addressesBot(m, bot)) {
+      await deps.groups.remember(chatId, topic, m);
+      return;
+    }
+    sessionKey = sessionKeyFor({ kind: "group", channel: "telegram", group: chatId, topic });
+    target = {
+      channel: "telegram",
+      to: chatId,
+      ...(topic ? { threadId: topic } : {}),
+      replyTo: String(m.message_id),
+    };
+  } else {
+    return; // channels and unknown chat kinds
   }
 
-  const text = m.text ?? m.caption;
-  if (!text) {
-    await reply("unsupported", "Only text messages are understood here for now.");
-    return;
+  const media = await deps.media(m, update.update_id);
+  if (media.kind === "unsupported" || media.kind === "too_large") {
+    return await notify("media", media.reply, target);
   }
-  const sessionKey = sessionKeyFor(
-    { kind: "direct", channel: "telegram", peer: userId },
-    deps.dmScope,
-  );
-  await deps.chat.send({
+  let text = media.kind === "saved" ? media.text : m.text ?? m.caption ?? "";
+  if (bot) {
+    text = withoutMention(text, bot);
+    if (text && !text.startsWith("/")) {
+      const preamble = await deps.groups.preamble(chatId, target.threadId);
+      text = `${preamble}${displayName(m.from)}: ${text}`;
+    }
+  }
+  if (!text.trim()) return await notify("empty", "That message had no text to answer.", target);
+
+  const sent = await deps.chat.send({
     sessionKey,
     text,
     idempotencyKey: `telegram:${update.update_id}`,
     source: `telegram:${userId}`,
+    reply: target,
   });
+  if (bot) await deps.groups.clear(chatId, target.threadId);
+  if (!sent.duplicate) deps.accepted(sent.runId, target);
 }
 
 /** `ok` to run, `pair` to send a code, `ignore` to drop, per `dm_policy`. */
@@ -101,18 +143,23 @@ async function admitted(deps: InboundDeps, userId: string): Promise<"ok" | "pair
   return (await deps.pairing.isApproved("telegram", userId)) ? "ok" : "pair";
 }
 
-/** Queues a reply under an id, so a re-delivered update answers once. */
-async function replyOnce(
+async function sendPairingCode(
   deps: InboundDeps,
-  id: string,
-  chatId: number,
-  markdown: string,
+  m: TgMessage,
+  notify: (kind: string, markdown: string) => Promise<void>,
 ): Promise<void> {
-  await deps.outbox.enqueue({
-    id: `telegram:${id}`,
-    channel: "telegram",
-    to: String(chatId),
-    chunks: deps.render(markdown),
+  const from = m.from!;
+  const outcome = await deps.pairing.request("telegram", {
+    id: String(from.id),
+    ...(from.username ? { username: from.username } : {}),
+    name: displayName(from),
   });
-  deps.kick();
+  deps.logger.info("telegram: pairing code sent to a new sender", { user: String(from.id) });
+  await notify(
+    "pairing",
+    "code" in outcome
+      ? `Hi! This assistant is private. Ask its owner to approve your code: **${outcome.code}**\n\n` +
+        `(gatehouse pairing approve telegram ${outcome.code}, valid for an hour)`
+      : "This assistant is private, and too many pairing requests are waiting. Try again in an hour.",
+  );
 }

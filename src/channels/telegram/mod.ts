@@ -1,29 +1,40 @@
 /**
  * @module
- * The Telegram channel: long polling over grammY's `Api` (the `grammy/web` entry, which needs no
- * env access; the node entry enumerates env through `debug`), private chats with pairing, replies
- * through the outbox. Loaded only when `[channels.telegram]` is enabled.
+ * The Telegram channel over grammY's `Api`, from the `grammy/web` entry: it needs no env access
+ * (measured: the default node entry reads env through `debug` at import, which under restricted
+ * `--allow-env` fails or prompts), only net to the Bot API host. Long polling with a durable
+ * offset; private chats with pairing; allowlisted groups and forum topics with mention gating;
+ * drafts streamed while a run goes on; answers through the outbox; commands registered with
+ * setMyCommands; exec approvals as inline buttons for the owner; photos and documents saved into
+ * the workspace. Loaded only when `[channels.telegram]` is enabled.
  */
-import type { ChatService } from "../../agent/chat_service.ts";
+import { CHAT_COMMANDS } from "../../agent/commands.ts";
 import type { TelegramConfig } from "../../config/schema.ts";
-import type { Clock, DmScope, Logger, Outbox } from "../../kernel/mod.ts";
+import type { ApprovalDecision, Clock, DmScope, Logger, Replies } from "../../kernel/mod.ts";
 import type { EventHub } from "../../gateway/event_hub.ts";
 import type { PairingStore } from "../pairing.ts";
-import { handleUpdate, type Update } from "./inbound.ts";
-import { type PollApi, TelegramPoller } from "./poller.ts";
-import { answerRun } from "./replies.ts";
-import { type SendApi, TelegramSender } from "./send.ts";
+import { TelegramApprovals } from "./approvals.ts";
+import { Drafts } from "./drafts.ts";
+import { GroupContext } from "./groups.ts";
+import { type ChatSink, handleUpdate } from "./inbound.ts";
+import { type MediaOutcome, saveMedia } from "./media.ts";
+import { TelegramPoller } from "./poller.ts";
+import { TelegramSender } from "./send.ts";
+import type { BotIdentity, Update } from "./update.ts";
 
 /** What the channel needs from the composition root. */
 export interface TelegramDeps {
   config: TelegramConfig;
   token: string;
   dmScope: DmScope;
+  /** The workspace's absolute path (photos and documents are saved there). */
+  workspace: string;
   kv: Deno.Kv;
   pairing: PairingStore;
-  outbox: Outbox;
-  kick: () => void;
+  replies: Replies;
   events: EventHub;
+  /** Answers an exec approval (the tools' broker). */
+  resolveApproval: (id: string, decision: ApprovalDecision, by: string) => Promise<unknown>;
   clock: Clock;
   logger: Logger;
 }
@@ -32,7 +43,7 @@ export interface TelegramDeps {
 export interface TelegramChannel {
   sender: TelegramSender;
   /** Starts polling (after the gateway is ready); messages go to `chat`. */
-  start(chat: ChatService): void;
+  start(chat: ChatSink): void;
   stop(): Promise<void>;
 }
 
@@ -40,22 +51,62 @@ export interface TelegramChannel {
 export async function createTelegram(deps: TelegramDeps): Promise<TelegramChannel> {
   const { Api } = await import("grammy/web");
   const api = new Api(deps.token, { apiRoot: deps.config.api_root });
-  // grammY's typings take AbortSignal from the abort-controller polyfill, which TypeScript does
-  // not equate with the platform's; at run time grammy/web uses the platform's own.
-  const sendApi: SendApi = {
-    sendMessage: (chat, text, other, signal) =>
-      api.sendMessage(chat, text, other as never, signal as never),
-  };
-  const pollApi: PollApi = {
-    getUpdates: (other, signal) =>
-      api.getUpdates(other as never, signal as never) as Promise<Update[]>,
-  };
   const logger = deps.logger.with({ channel: "telegram" });
-  const sender = new TelegramSender(sendApi);
-  const render = (md: string) => sender.render(md);
-  let chat: ChatService | undefined;
+  // grammY's typings take AbortSignal from the abort-controller polyfill, which TypeScript does
+  // not equate with the platform's; at run time grammy/web uses the platform's own. The options
+  // objects are built by this adapter in the Bot API's own field names.
+  const sendMessage = (chat: string, text: string, other: object, signal?: AbortSignal) =>
+    api.sendMessage(chat, text, other as never, signal as never);
+  const editMessageText = (
+    chat: string,
+    id: number,
+    text: string,
+    other: object,
+    signal?: AbortSignal,
+  ) => api.editMessageText(chat, id, text, other as never, signal as never);
+
+  const drafts = new Drafts({
+    api: {
+      sendMessage,
+      editMessageText,
+      sendChatAction: (chat, action, other) => api.sendChatAction(chat, action, other as never),
+    },
+    kv: deps.kv,
+    clock: deps.clock,
+    logger,
+    stream: deps.config.stream,
+    intervalMs: deps.config.draft_interval_ms,
+  });
+  const sender = new TelegramSender({ sendMessage, editMessageText }, drafts);
+  const approvals = new TelegramApprovals({
+    api: {
+      sendMessage,
+      editMessageText,
+      answerCallbackQuery: (id, other) => api.answerCallbackQuery(id, other as never),
+    },
+    owner: () => deps.pairing.owner("telegram"),
+    resolve: deps.resolveApproval,
+    logger,
+  });
+  const groups = new GroupContext(deps.kv, deps.config.group_context_messages);
+  let identity: Promise<BotIdentity> | undefined;
+  const bot = () => {
+    identity ??= api.getMe().then(
+      (me) => ({ id: me.id, username: me.username }),
+      (err) => {
+        identity = undefined; // asked again with the next update
+        throw err;
+      },
+    );
+    return identity;
+  };
+
+  let chat: ChatSink | undefined;
   const poller = new TelegramPoller({
-    api: pollApi,
+    api: {
+      getUpdates: (other, signal) =>
+        api.getUpdates(other as never, signal as never) as Promise<Update[]>,
+    },
     kv: deps.kv,
     clock: deps.clock,
     logger,
@@ -66,31 +117,53 @@ export async function createTelegram(deps: TelegramDeps): Promise<TelegramChanne
         dmScope: deps.dmScope,
         chat: chat!,
         pairing: deps.pairing,
-        outbox: deps.outbox,
-        kick: deps.kick,
-        render,
+        replies: deps.replies,
+        bot,
+        groups,
+        media: (message) =>
+          saveMedia(message, {
+            api: { getFile: (id, signal) => api.getFile(id, signal as never) },
+            apiRoot: deps.config.api_root,
+            token: deps.token,
+            workspace: deps.workspace,
+            maxBytes: Math.floor(deps.config.media_max_mb * 1024 * 1024),
+            now: () => deps.clock.now(),
+          }).catch((err): MediaOutcome => {
+            // Not retried: a file Telegram will not serve would hold up every later update.
+            logger.warn("telegram: a file could not be saved", { error: String(err) });
+            return {
+              kind: "unsupported",
+              reply: "Your file could not be fetched from Telegram or saved; please send it again.",
+            };
+          }),
+        accepted: (runId, target) => drafts.accepted(runId, target),
+        pressed: (query) => approvals.pressed(query),
         logger,
       }),
   });
+
   let unlisten: (() => void) | undefined;
   return {
     sender,
     start(service) {
       chat = service;
       unlisten = deps.events.listen((event, payload) => {
-        if (event !== "chat") return;
-        answerRun(payload as Parameters<typeof answerRun>[0], {
-          outbox: deps.outbox,
-          kick: deps.kick,
-          render,
-          logger,
-        }).catch((err) => logger.error("telegram: reply not queued", { error: String(err) }));
+        drafts.onEvent(event, payload);
+        approvals.onEvent(event, payload);
       });
+      api.setMyCommands(
+        [{ command: "start", description: "say hello and list the commands" }, ...CHAT_COMMANDS],
+      ).catch((err) =>
+        logger.warn("telegram: commands not registered (the menu may be stale)", {
+          error: String(err),
+        })
+      );
       poller.start();
       logger.info("telegram: polling for messages", { dmPolicy: deps.config.dm_policy });
     },
     async stop() {
       unlisten?.();
+      drafts.stop();
       await poller.stop();
     },
   };

@@ -7,7 +7,7 @@
  */
 import type { Clock, Logger } from "../../kernel/mod.ts";
 import { telegramOffsetKey } from "../../store/keys.ts";
-import type { Update } from "./inbound.ts";
+import type { Update } from "./update.ts";
 
 /** The Bot API calls the poller makes (a grammY `Api` fits). */
 export interface PollApi {

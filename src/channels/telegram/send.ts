@@ -1,16 +1,18 @@
 /**
  * Sending to Telegram as a channel adapter: Markdown rendered to Telegram HTML chunks, each sent
- * with `sendMessage`; a chunk whose entities Telegram rejects is sent again as plain text. Bot API
+ * with `sendMessage`; a chunk whose entities Telegram rejects is sent again as plain text. The
+ * first chunk of a run's answer replaces the run's draft (an edit) when there is one. Bot API
  * errors become ChannelSendErrors the delivery worker understands: 429 waits `retry_after`,
  * server and network errors retry, a refused chat (400/403) is permanent.
  */
 import { type ChannelAdapter, type ChannelSend, ChannelSendError } from "../../kernel/mod.ts";
+import type { DraftRef } from "./drafts.ts";
 import { htmlToPlainText, renderTelegram } from "./format.ts";
 
 /** The chunk size: under Telegram's 4,096 so a converted chunk always fits. */
 const CHUNK = 4_000;
 
-/** The Bot API call the sender makes (a grammY `Api` fits). */
+/** The Bot API calls the sender makes (a grammY `Api` fits, through the adapter in mod.ts). */
 export interface SendApi {
   sendMessage(
     chatId: string,
@@ -18,15 +20,30 @@ export interface SendApi {
     other: Record<string, unknown>,
     signal?: AbortSignal,
   ): Promise<{ message_id: number }>;
+  editMessageText(
+    chatId: string,
+    messageId: number,
+    text: string,
+    other: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<unknown>;
+}
+
+/** The drafts a run's answer may replace. */
+export interface DraftSource {
+  take(runId: string): Promise<DraftRef | undefined>;
+  forget(runId: string): Promise<void>;
 }
 
 /** Telegram as a channel adapter over a grammY `Api`. */
 export class TelegramSender implements ChannelAdapter {
   readonly id = "telegram";
   #api: SendApi;
+  #drafts: DraftSource | undefined;
 
-  constructor(api: SendApi) {
+  constructor(api: SendApi, drafts?: DraftSource) {
     this.#api = api;
+    this.#drafts = drafts;
   }
 
   render(markdown: string): string[] {
@@ -34,6 +51,40 @@ export class TelegramSender implements ChannelAdapter {
   }
 
   async send(message: ChannelSend, signal: AbortSignal): Promise<{ messageId: string }> {
+    if (message.index === 0 && message.runId && this.#drafts) {
+      const draft = await this.#drafts.take(message.runId);
+      if (draft && draft.chat === message.to) {
+        const replaced = await this.#replace(draft, message.text, signal);
+        await this.#drafts.forget(message.runId);
+        if (replaced) return { messageId: String(draft.messageId) };
+      }
+    }
+    return await this.#sendNew(message, signal);
+  }
+
+  /** Edits the draft into the chunk; false when the draft is gone (then a new message is sent). */
+  async #replace(draft: DraftRef, html: string, signal: AbortSignal): Promise<boolean> {
+    const edit = (text: string, other: Record<string, unknown>) =>
+      this.#api.editMessageText(draft.chat, draft.messageId, text, {
+        ...other,
+        link_preview_options: { is_disabled: true },
+      }, signal);
+    try {
+      await edit(html, { parse_mode: "HTML" });
+      return true;
+    } catch (err) {
+      if (isNotModified(err)) return true;
+      if (!isEntityError(err)) return replaceable(err);
+    }
+    try {
+      await edit(htmlToPlainText(html), {});
+      return true;
+    } catch (err) {
+      return isNotModified(err) || replaceable(err);
+    }
+  }
+
+  async #sendNew(message: ChannelSend, signal: AbortSignal): Promise<{ messageId: string }> {
     const other = {
       ...(message.threadId ? { message_thread_id: Number(message.threadId) } : {}),
       ...(message.replyTo
@@ -44,24 +95,20 @@ export class TelegramSender implements ChannelAdapter {
           },
         }
         : {}),
+      link_preview_options: { is_disabled: true },
     };
     try {
       const sent = await this.#api.sendMessage(message.to, message.text, {
         ...other,
         parse_mode: "HTML",
-        link_preview_options: { is_disabled: true },
       }, signal);
       return { messageId: String(sent.message_id) };
     } catch (err) {
       if (!isEntityError(err)) throw toSendError(err);
     }
     try {
-      const sent = await this.#api.sendMessage(
-        message.to,
-        htmlToPlainText(message.text),
-        other,
-        signal,
-      );
+      const plain = htmlToPlainText(message.text);
+      const sent = await this.#api.sendMessage(message.to, plain, other, signal);
       return { messageId: String(sent.message_id) };
     } catch (err) {
       throw toSendError(err);
@@ -81,6 +128,21 @@ function isEntityError(err: unknown): boolean {
   return e?.error_code === 400 && /can't parse entities|unsupported start tag/i.test(
     e.description ?? "",
   );
+}
+
+function isNotModified(err: unknown): boolean {
+  const e = err as ApiErrorLike;
+  return e?.error_code === 400 && /message is not modified/i.test(e.description ?? "");
+}
+
+/**
+ * After a failed edit: a draft that is gone or cannot be edited (400) is given up and the chunk
+ * sent as a new message; anything else (429, network) is thrown for the delivery to retry.
+ */
+function replaceable(err: unknown): false {
+  const e = err as ApiErrorLike;
+  if (e?.error_code === 400) return false;
+  throw toSendError(err);
 }
 
 /** Maps a Bot API or network failure to what the delivery worker should do with it. */
