@@ -243,3 +243,60 @@ Deno.test("a photo is saved into the workspace and named in the message; a voice
   assert.match(telegram.sent(ANN.id)[1], /Voice messages are not supported/);
   assert.equal(provider.requests.length, 1);
 });
+
+Deno.test("webhook mode: Telegram's posts with the secret are answered; others are refused", async () => {
+  const { webhookPath } = await import("../src/channels/telegram/webhook.ts");
+  await using provider = await FakeOpenAI.start();
+  await using telegram = await FakeTelegram.start({ token: TOKEN });
+  const secret = "s3cret_for-the-webhook";
+  await using gp = await GatewayProcess.start({
+    config: `[providers.fake]
+kind = "openai"
+base_url = "${provider.url}"
+[agent]
+model = "fake/e2e-model"
+[channels.telegram]
+enabled = true
+api_root = "${telegram.url}"
+mode = "webhook"
+webhook_url = "https://bot.example.com/gw"
+allow_from = ["${ANN.id}"]
+`,
+    env: { TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_WEBHOOK_SECRET: secret },
+  });
+  assert.ok(gp.flags.some((f) => f.includes("TELEGRAM_WEBHOOK_SECRET")), gp.flags.join(" "));
+  const path = await webhookPath(secret);
+  const set = await telegram.waitForCall("setWebhook", { signal: within(10_000) });
+  assert.equal(set.params.url, `https://bot.example.com/gw${path}`);
+  assert.equal(set.params.secret_token, secret);
+
+  const update = {
+    update_id: 501,
+    message: {
+      message_id: 1,
+      date: 0,
+      chat: { id: ANN.id, type: "private", first_name: "Ann" },
+      from: { ...ANN, is_bot: false },
+      text: "hello over the webhook",
+    },
+  };
+  const post = (headers: Record<string, string>) =>
+    fetch(`${gp.httpUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(update),
+    });
+  const wrong = await post({ "X-Telegram-Bot-Api-Secret-Token": "nope" });
+  await wrong.body?.cancel();
+  assert.equal(wrong.status, 401);
+  assert.equal(provider.requests.length, 0);
+  for (let i = 0; i < 2; i++) {
+    const res = await post({ "X-Telegram-Bot-Api-Secret-Token": secret });
+    await res.body?.cancel();
+    assert.equal(res.status, 200);
+  }
+  await telegram.until(() => telegram.sent(ANN.id).length === 1, within(10_000));
+  assert.match(telegram.sent(ANN.id)[0], /hello over the webhook/);
+  assert.equal(provider.requests.length, 1, "a re-delivered update runs once");
+  assert.equal(telegram.calls.filter((c) => c.method === "getUpdates").length, 0, "no polling");
+});

@@ -198,10 +198,14 @@ export class ChatService {
     for (const [sessionKey, records] of running) {
       const runIds = records.map((r) => r.runId);
       const why = "the gateway stopped before this turn finished; send the message again to retry";
+      // Each message is told on its own, quoted, so its sender knows which one to send again.
+      const outbox = records.flatMap((r) =>
+        answerEntries(this.#replies, [r], `⚠️ Not answered: ${snippet(r.text)}: ${why}.`)
+      );
       await this.#store.finishTurn(sessionKey, {
         runIds,
         entries: [{ role: "note", runId: runIds[0], text: `[turn interrupted: ${why}]` }],
-        outbox: answerEntries(this.#replies, records, `⚠️ Not answered: ${why}.`),
+        outbox,
       });
       this.#log.warn("turn interrupted by restart", { runId: runIds[0], sessionKey });
     }

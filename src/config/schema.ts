@@ -191,6 +191,12 @@ const telegram = z.object({
   dm_policy: z.enum(["pairing", "allowlist", "open", "disabled"]).default("pairing"),
   /** Numeric user ids allowed without pairing (the only ones, with dm_policy = "allowlist"). */
   allow_from: z.array(z.string().regex(/^\d+$/, "must be a numeric Telegram user id")).default([]),
+  /** How updates arrive: long polling (default; works behind NAT and SSH tunnels) or a webhook. */
+  mode: z.enum(["polling", "webhook"]).default("polling"),
+  /** Webhook mode: the public https base URL of the reverse proxy in front of the gateway. */
+  webhook_url: z.string().url().optional(),
+  /** Webhook mode: env var holding the secret Telegram sends back in every request. */
+  webhook_secret_env: envName.default("TELEGRAM_WEBHOOK_SECRET"),
   /** Seconds a getUpdates long poll waits for news. */
   poll_timeout_seconds: seconds(1, 50).default(25),
   /** Group chats (numeric ids, negative for groups) the bot answers in; others are ignored. */
@@ -205,6 +211,9 @@ const telegram = z.object({
   draft_interval_ms: z.number().int().min(1000).max(60_000).default(1000),
   /** Largest photo or document saved into the workspace (Telegram bots can fetch up to 20 MB). */
   media_max_mb: z.number().min(0.1).max(20).default(20),
+}).refine((t) => t.mode !== "webhook" || t.webhook_url !== undefined, {
+  message: 'mode = "webhook" needs webhook_url: the public https URL Telegram calls',
+  path: ["webhook_url"],
 });
 
 const channels = z.object({

@@ -6,6 +6,8 @@ import type { Logger } from "../kernel/mod.ts";
 export interface AppDeps {
   isReady(): boolean;
   upgrade(req: Request, remote: string): Response;
+  /** Telegram's webhook route, in webhook mode (its secret header is its auth, not the token). */
+  telegramWebhook?: { path: string; handler(req: Request): Promise<Response> };
   logger: Logger;
 }
 
@@ -18,6 +20,8 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: Deno.ServeHandlerInfo
     (c) => deps.isReady() ? c.json({ ready: true }) : c.json({ ready: false }, 503),
   );
   app.get("/ws", (c) => deps.upgrade(c.req.raw, c.env?.remoteAddr?.hostname ?? "unknown"));
+  const hook = deps.telegramWebhook;
+  if (hook) app.post(hook.path, (c) => hook.handler(c.req.raw));
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
     deps.logger.error("http handler failed", { path: c.req.path, error: String(err) });

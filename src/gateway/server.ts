@@ -166,10 +166,22 @@ async function openTelegram(
     );
     return undefined;
   }
+  let webhookSecret: string | undefined;
+  if (cfg.mode === "webhook") {
+    webhookSecret = env(cfg.webhook_secret_env)?.trim();
+    if (!webhookSecret) {
+      logger.error(
+        `channel telegram is disabled: mode = "webhook" and env ${cfg.webhook_secret_env} is not ` +
+          "set; export a secret there (e.g. `openssl rand -hex 32`) and restart",
+      );
+      return undefined;
+    }
+  }
   const { createTelegram } = await import("../channels/telegram/mod.ts");
   return await createTelegram({
     config: cfg,
     token,
+    ...(webhookSecret ? { webhookSecret } : {}),
     dmScope: loaded.config.session.dm_scope,
     kv: parts.kv,
     pairing: parts.pairing,
@@ -366,7 +378,12 @@ async function serve(
     snapshot: () => ({ uptimeMs: clock.now() - startedAt, model: config.agent.model ?? null }),
     origins: () => allowedOrigins(port, config.gateway.allowed_origins),
   });
-  const app = createApp({ isReady: () => ready, upgrade, logger });
+  const app = createApp({
+    isReady: () => ready,
+    upgrade,
+    logger,
+    ...(telegram?.webhook ? { telegramWebhook: telegram.webhook } : {}),
+  });
 
   const recovered = await chat.recover();
   const hostname = bindHost(config.gateway.bind);

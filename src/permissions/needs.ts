@@ -105,6 +105,7 @@ export function gatewayNeeds(loaded: LoadedConfig, options: { pathEnv?: string }
   if (telegram.enabled) {
     add("net", netHost(telegram.api_root), "channel:telegram");
     add("env", telegram.bot_token_env, "channel:telegram");
+    if (telegram.mode === "webhook") add("env", telegram.webhook_secret_env, "channel:telegram");
     // Photos and documents are saved into the workspace.
     add("read", loaded.workspacePath, "channel:telegram");
     add("write", loaded.workspacePath, "channel:telegram");

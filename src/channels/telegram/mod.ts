@@ -20,12 +20,15 @@ import { type ChatSink, handleUpdate } from "./inbound.ts";
 import { type MediaOutcome, saveMedia } from "./media.ts";
 import { TelegramPoller } from "./poller.ts";
 import { TelegramSender } from "./send.ts";
+import { registerWebhook, TelegramWebhook, unregisterWebhook, type WebhookApi } from "./webhook.ts";
 import type { BotIdentity, Update } from "./update.ts";
 
 /** What the channel needs from the composition root. */
 export interface TelegramDeps {
   config: TelegramConfig;
   token: string;
+  /** The webhook secret, in webhook mode (checked by the caller to be set). */
+  webhookSecret?: string;
   dmScope: DmScope;
   /** The workspace's absolute path (photos and documents are saved there). */
   workspace: string;
@@ -42,6 +45,8 @@ export interface TelegramDeps {
 /** A running Telegram channel. */
 export interface TelegramChannel {
   sender: TelegramSender;
+  /** The HTTP route Telegram posts to, in webhook mode. */
+  webhook?: { path: string; handler(req: Request): Promise<Response> };
   /** Starts polling (after the gateway is ready); messages go to `chat`. */
   start(chat: ChatSink): void;
   stop(): Promise<void>;
@@ -102,6 +107,37 @@ export async function createTelegram(deps: TelegramDeps): Promise<TelegramChanne
   };
 
   let chat: ChatSink | undefined;
+  const handle = (update: Update) => {
+    if (!chat) return Promise.reject(new Error("telegram: not started yet; retry"));
+    return handleUpdate(update, {
+      config: deps.config,
+      dmScope: deps.dmScope,
+      chat,
+      pairing: deps.pairing,
+      replies: deps.replies,
+      bot,
+      groups,
+      media: (message) =>
+        saveMedia(message, {
+          api: { getFile: (id, signal) => api.getFile(id, signal as never) },
+          apiRoot: deps.config.api_root,
+          token: deps.token,
+          workspace: deps.workspace,
+          maxBytes: Math.floor(deps.config.media_max_mb * 1024 * 1024),
+          now: () => deps.clock.now(),
+        }).catch((err): MediaOutcome => {
+          // Not retried: a file Telegram will not serve would hold up every later update.
+          logger.warn("telegram: a file could not be saved", { error: String(err) });
+          return {
+            kind: "unsupported",
+            reply: "Your file could not be fetched from Telegram or saved; please send it again.",
+          };
+        }),
+      accepted: (runId, target) => drafts.accepted(runId, target),
+      pressed: (query) => approvals.pressed(query),
+      logger,
+    });
+  };
   const poller = new TelegramPoller({
     api: {
       getUpdates: (other, signal) =>
@@ -111,40 +147,25 @@ export async function createTelegram(deps: TelegramDeps): Promise<TelegramChanne
     clock: deps.clock,
     logger,
     timeoutSeconds: deps.config.poll_timeout_seconds,
-    handle: (update) =>
-      handleUpdate(update, {
-        config: deps.config,
-        dmScope: deps.dmScope,
-        chat: chat!,
-        pairing: deps.pairing,
-        replies: deps.replies,
-        bot,
-        groups,
-        media: (message) =>
-          saveMedia(message, {
-            api: { getFile: (id, signal) => api.getFile(id, signal as never) },
-            apiRoot: deps.config.api_root,
-            token: deps.token,
-            workspace: deps.workspace,
-            maxBytes: Math.floor(deps.config.media_max_mb * 1024 * 1024),
-            now: () => deps.clock.now(),
-          }).catch((err): MediaOutcome => {
-            // Not retried: a file Telegram will not serve would hold up every later update.
-            logger.warn("telegram: a file could not be saved", { error: String(err) });
-            return {
-              kind: "unsupported",
-              reply: "Your file could not be fetched from Telegram or saved; please send it again.",
-            };
-          }),
-        accepted: (runId, target) => drafts.accepted(runId, target),
-        pressed: (query) => approvals.pressed(query),
-        logger,
-      }),
+    handle,
   });
+  const webhookApi: WebhookApi = {
+    setWebhook: (url, other, signal) => api.setWebhook(url, other as never, signal as never),
+    deleteWebhook: (other, signal) => api.deleteWebhook(other, signal as never),
+  };
+  const webhook = deps.config.mode === "webhook"
+    ? await TelegramWebhook.create<Update>({
+      secret: deps.webhookSecret ?? "",
+      secretSource: `env ${deps.config.webhook_secret_env}`,
+      handle,
+      logger,
+    })
+    : undefined;
 
   let unlisten: (() => void) | undefined;
   return {
     sender,
+    ...(webhook ? { webhook } : {}),
     start(service) {
       chat = service;
       unlisten = deps.events.listen((event, payload) => {
@@ -158,12 +179,28 @@ export async function createTelegram(deps: TelegramDeps): Promise<TelegramChanne
           error: String(err),
         })
       );
-      poller.start();
+      if (webhook) {
+        registerWebhook(webhookApi, {
+          publicUrl: deps.config.webhook_url!,
+          secret: deps.webhookSecret!,
+          secretSource: `env ${deps.config.webhook_secret_env}`,
+        }).then(
+          (url) => logger.info("telegram: webhook set", { url: url.replace(/[^/]+$/, "…") }),
+          (err) =>
+            logger.error("telegram: the webhook could not be set; updates wait at Telegram", {
+              error: String(err),
+            }),
+        );
+        return;
+      }
+      // A webhook left set (by webhook mode earlier) makes every getUpdates fail with 409.
+      unregisterWebhook(webhookApi).catch(() => {}).finally(() => poller.start());
       logger.info("telegram: polling for messages", { dmPolicy: deps.config.dm_policy });
     },
     async stop() {
       unlisten?.();
       drafts.stop();
+      await webhook?.close();
       await poller.stop();
     },
   };
