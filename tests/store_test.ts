@@ -449,3 +449,41 @@ Deno.test("listSessions lists the most recently updated first", async () => {
     "agent:main:c",
   ]);
 });
+
+Deno.test("a turn's answers are queued in the outbox by the commit that finishes the turn", async () => {
+  using h = await setup();
+  const { answerEntries } = await import("../src/agent/answers.ts");
+  const { ChannelReplies } = await import("../src/channels/replies.ts");
+  const { KvOutbox } = await import("../src/store/mod.ts");
+  const outbox = new KvOutbox(h.kv, h.clock);
+  const adapter = {
+    id: "telegram",
+    render: (md: string) => [md.toUpperCase()],
+    send: () => Promise.resolve({ messageId: "1" }),
+  };
+  let kicked = 0;
+  const replies = new ChannelReplies(new Map([["telegram", adapter]]), outbox, () => kicked++);
+  const chat = { channel: "telegram", to: "42" };
+  const a = msg("first", { reply: { ...chat, replyTo: "7" } });
+  const b = msg("second", { reply: { ...chat, replyTo: "8" } });
+  const ws = msg("from a websocket client");
+  for (const m of [a, b, ws]) await h.store.admit(m);
+  assert.equal((await h.store.pendingIngress())[0].reply?.replyTo, "7", "the target is recorded");
+  await h.store.beginTurn(S, [a, b, ws]);
+  const entries = answerEntries(replies, [a, b, ws], "the answer");
+  assert.equal(entries.length, 1, "one answer per chat; websocket clients get events");
+  await h.store.finishTurn(S, {
+    runIds: [a.runId, b.runId, ws.runId],
+    entries: [{ role: "assistant", text: "the answer" }],
+    outbox: entries,
+  });
+  assert.deepEqual(await h.store.pendingIngress(), []);
+  const queued = await outbox.pending();
+  assert.equal(queued.length, 1);
+  assert.deepEqual(
+    { id: queued[0].id, to: queued[0].to, replyTo: queued[0].replyTo, chunks: queued[0].chunks },
+    { id: `telegram:reply:${a.runId}`, to: "42", replyTo: "8", chunks: ["THE ANSWER"] },
+  );
+  assert.equal(queued[0].runId, a.runId);
+  assert.equal(kicked, 0, "committing does not kick; the turn does after the commit");
+});

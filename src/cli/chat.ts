@@ -7,7 +7,7 @@ import { sessionTable } from "./sessions.ts";
 import { connectTarget, TARGET_OPTIONS, TARGET_USAGE, type TargetFlags } from "./target.ts";
 
 const HELP = `commands: /new (fresh session)  /reset (clear this session)  /sessions  /session KEY
-          /model [provider/model | default]  /help  /quit   (Ctrl-C stops a running reply)`;
+          /status  /model [provider/model | default]  /help  /quit   (Ctrl-C stops a running reply)`;
 
 const encoder = new TextEncoder();
 const write = (s: string) => Deno.stdout.writeSync(encoder.encode(s));
@@ -147,8 +147,9 @@ ${TARGET_USAGE}`,
           prompt();
           continue;
         }
-        // `/model` is answered by the gateway (as on every channel), so it is sent as a message.
-        if (line.startsWith("/") && !/^\/models?(\s|$)/.test(line)) {
+        // `/model` and `/status` are answered by the gateway (as on every channel), so they are
+        // sent as messages; the others act on this terminal's own state.
+        if (line.startsWith("/") && !/^\/(models?|status|stop)(\s|$)/.test(line)) {
           if (!(await slash(client, line, state))) break;
           prompt();
           continue;
