@@ -197,3 +197,22 @@ Deno.test("a group message addresses the bot by @mention, text mention, /command
   assert.equal(withoutMention("/status@gate_bot", bot), "/status");
   assert.ok(addressesBot(mention("😀 @gate_bot"), bot), "offsets in UTF-16 units");
 });
+
+Deno.test("a run that collected several messages streams into one draft and ends them all", async () => {
+  using s = await setup();
+  s.drafts.accepted("c1", { channel: "telegram", to: "42" });
+  s.drafts.accepted("c2", { channel: "telegram", to: "42" });
+  s.drafts.onEvent("chat", {
+    runId: "c1",
+    runIds: ["c1", "c2"],
+    sessionKey: "s",
+    state: "delta",
+    deltaText: "x",
+  });
+  await s.clock.advance(10);
+  assert.equal(s.calls.filter((c) => c.method === "sendMessage").length, 1);
+  s.drafts.onEvent("chat", { runId: "c1", runIds: ["c1", "c2"], sessionKey: "s", state: "final" });
+  const before = s.calls.length;
+  await s.clock.advance(60_000);
+  assert.equal(s.calls.length, before, "no typing or edits after the end");
+});

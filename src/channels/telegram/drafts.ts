@@ -98,20 +98,29 @@ export class Drafts {
 
   /** Feeds a `chat` or `agent` event; only runs accepted here are followed. */
   onEvent(name: string, payload: unknown): void {
+    if (name !== "chat" && name !== "agent") return;
     const event = payload as ChatEvent & { stream?: string; data?: Record<string, unknown> };
-    const run = this.#runs.get(event.runId);
-    if (!run || run.ended) return;
+    // A run that collected several messages reports them all in `runIds`; the first one tracked
+    // here holds the draft, and the end of the run ends them all.
+    const ids = event.runIds ?? [event.runId];
+    const tracked = ids.filter((id) => this.#runs.get(id)?.ended === false);
+    if (tracked.length === 0) return;
+    if (name === "chat" && event.state !== "delta" && event.state !== "status") {
+      for (const id of tracked) this.#end(id, this.#runs.get(id)!);
+      return;
+    }
+    const runId = tracked[0];
+    const run = this.#runs.get(runId)!;
     if (name === "chat") {
       if (event.state === "delta") run.text += event.deltaText ?? "";
-      else if (event.state === "status") run.text = event.message?.text ?? run.text;
-      else return this.#end(event.runId, run);
-    } else if (name === "agent" && event.stream === "tool" && event.data) {
+      else run.text = event.message?.text ?? run.text;
+    } else if (event.stream === "tool" && event.data) {
       const d = event.data as { phase?: string; name?: string; callId?: string; isError?: boolean };
       const id = String(d.callId ?? d.name);
       const mark = d.phase === "start" ? "…" : d.isError ? " ✗" : " ✓";
       run.tools.set(id, `🔧 ${d.name}${mark}`);
     } else return;
-    this.#schedule(event.runId, run);
+    this.#schedule(runId, run);
   }
 
   /**

@@ -32,7 +32,7 @@ export interface ChatSink {
     idempotencyKey: string;
     source: string;
     reply: ReplyTarget;
-  }): Promise<{ runId: string; duplicate: boolean }>;
+  }): Promise<{ runId: string; duplicate: boolean; lane?: string }>;
 }
 
 /** What handling an update needs. */
@@ -131,7 +131,11 @@ export async function handleUpdate(update: Update, deps: InboundDeps): Promise<v
     reply: target,
   });
   if (bot) await deps.groups.clear(chatId, target.threadId);
-  if (!sent.duplicate) deps.accepted(sent.runId, target);
+  // Typing and a draft for a message that starts or waits for a run of its own (not for a
+  // command, answered already, nor for a message steered into the run in progress).
+  if (sent.lane === "started" || sent.lane === "queued" || sent.lane === "interrupting") {
+    deps.accepted(sent.runId, target);
+  }
 }
 
 /** `ok` to run, `pair` to send a code, `ignore` to drop, per `dm_policy`. */
