@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { GatewayClient, sendAndWait } from "../src/cli/client.ts";
+import { findOnPath } from "../src/tools/exec/mod.ts";
 import { FakeOpenAI } from "./_servers/openai.ts";
 import { FakeAnthropic } from "./_servers/anthropic.ts";
 import { GatewayProcess, ROOT } from "./_helpers/gateway_process.ts";
@@ -333,12 +334,14 @@ Deno.test("gatehouse permissions prints exactly the grants the config needs", as
       ]);
     });
     await t.step(
-      "exec programs: run for each, PATH readable to find them, env passed on",
+      "exec programs: run for each real path, PATH readable to find them, env passed on",
       async () => {
         const flags = await flagsOf(
           `[tools]\ndeny = ["web_fetch"]\n[tools.exec]\nprograms = ["echo"]\nenv = ["PATH"]\n`,
         );
-        assert.ok(flags.includes("--allow-run=echo"), flags.join(" "));
+        // The real path: exec starts it by that path, and Deno checks the path it is given.
+        const echo = findOnPath("echo", "/usr/local/bin:/usr/bin:/bin");
+        assert.ok(flags.includes(`--allow-run=${echo}`), flags.join(" "));
         assert.ok(
           flags.includes(`--allow-read=${dir},/usr/local/bin,/usr/bin,/bin`),
           flags.join(" "),

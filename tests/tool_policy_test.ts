@@ -1,7 +1,16 @@
 /** Tool policy: profiles, allow/deny with groups, modes, overrides, runtime-disabled tools, origins. */
 import assert from "node:assert/strict";
+import { z } from "zod";
 import { parseConfig } from "../src/config/mod.ts";
-import { BUILTIN_TOOLS, originOf, ToolPolicy } from "../src/tools/mod.ts";
+import { silentLogger, systemClock } from "../src/kernel/mod.ts";
+import {
+  ApprovalBroker,
+  BUILTIN_TOOLS,
+  originOf,
+  ToolPolicy,
+  ToolRegistry,
+  ToolRunner,
+} from "../src/tools/mod.ts";
 
 const policy = (toml: string, disabled = new Map<string, string>()) =>
   new ToolPolicy(parseConfig(toml, "/x/config.toml").config.tools, [...BUILTIN_TOOLS], disabled);
@@ -122,4 +131,82 @@ Deno.test("tool names and groups in the config are checked", () => {
         err.message,
       ) && /tools\.modes\.wrte: unknown tool "wrte"/.test(err.message),
   );
+});
+
+Deno.test("a refused call is told the rule that switched the tool off, not the last one listed", async (t) => {
+  await using kv = await Deno.openKv(":memory:");
+  const approvals = new ApprovalBroker({
+    kv,
+    clock: systemClock,
+    events: { publish: () => {} },
+    logger: silentLogger,
+    timeoutMs: 60_000,
+  });
+  const write = {
+    name: "write",
+    description: "test double",
+    params: z.object({ path: z.string(), content: z.string() }),
+    group: "fs" as const,
+    run: () => Promise.resolve("wrote"),
+  };
+  const refusal = async (toml: string, origin = {}) => {
+    const runner = new ToolRunner({
+      registry: () => Promise.resolve(new ToolRegistry([write])),
+      policy: policy(toml),
+      approvals,
+      approvalTimeoutSeconds: 60,
+    });
+    const r = await runner.run(
+      { id: "c1", name: "write", arguments: '{"path":"a.txt","content":"x"}' },
+      {
+        sessionKey: "agent:main:main",
+        runId: "r1",
+        model: "fake/m",
+        signal: new AbortController().signal,
+      },
+      origin,
+    );
+    assert.equal(r.isError, true);
+    return r.content;
+  };
+
+  await t.step("a deny list beats a mode set after it", async () => {
+    const toml = '[tools]\ndeny = ["write"]\n[tools.modes]\nwrite = "ask"\n';
+    assert.equal(policy(toml).decide("write", {})!.reason, "tools.deny");
+    assert.match(await refusal(toml), /^write is not allowed in this conversation \(tools\.deny\)/);
+  });
+
+  await t.step("an override's deny beats a later override's mode", async () => {
+    const toml = `
+[[tools.overrides]]
+channel = "telegram"
+deny = ["write"]
+[[tools.overrides]]
+channel = "telegram"
+modes = { write = "allow" }
+`;
+    assert.match(
+      await refusal(toml, { channel: "telegram", sender: "7" }),
+      /\(tools\.overrides\[0\]\.deny\)/,
+    );
+  });
+
+  await t.step("a deny mode names the rule that set it", async () => {
+    const toml =
+      '[tools.modes]\nwrite = "deny"\n[[tools.overrides]]\nchannel = "telegram"\nallow = ["write"]\n';
+    assert.match(
+      await refusal(toml, { channel: "telegram", sender: "7" }),
+      /\(tools\.modes\.write = deny\)/,
+    );
+  });
+
+  await t.step("the runtime's reason comes first", () => {
+    const reason = "tool write is disabled: the gateway runs without --allow-write=/ws";
+    const p = new ToolPolicy(
+      parseConfig('[tools]\ndeny = ["write"]\n', "/x/config.toml").config.tools,
+      [...BUILTIN_TOOLS],
+      new Map([["write", reason]]),
+    );
+    assert.equal(p.decide("write", {})!.reason, reason);
+  });
 });

@@ -2,11 +2,13 @@
  * Tools end to end: the gateway as a real process under the flags `gatehouse permissions` computes,
  * a scripted model (the fake OpenAI server returning tool calls) editing a file, running an
  * allowlisted program after an approval given over the WebSocket, and fetching a page from an
- * explicitly allowlisted loopback server; and the same gateway without `--allow-run`.
+ * explicitly allowlisted loopback server; the same gateway without `--allow-run`; and a program
+ * and a workspace reached through symlinks, which the computed grants must cover by real path.
  */
 import assert from "node:assert/strict";
 import { GatewayClient } from "../src/cli/client.ts";
 import type { ApprovalRequest } from "../src/kernel/mod.ts";
+import { findOnPath } from "../src/tools/exec/mod.ts";
 import { FakeOpenAI } from "./_servers/openai.ts";
 import { GatewayProcess } from "./_helpers/gateway_process.ts";
 
@@ -123,13 +125,15 @@ Deno.test("without --allow-run exec is disabled, doctor says so, and the gateway
   const doctor = await gp.cli(["doctor"]);
   assert.match(
     doctor.stdout,
-    /^warn\s+tool exec\s+--allow-run=echo not granted: exec is disabled/m,
+    /^warn\s+tool exec\s+off: --allow-run=\S*\/echo not granted; the gateway runs it only with/m,
   );
+  assert.match(doctor.stdout, /^ok\s+tool read\s+allow; runs with --allow-read=/m);
+  assert.match(doctor.stdout, /^ok\s+tool message\s+off: no channel is configured/m);
   const tools = await gp.cli(["tools"]);
   assert.equal(tools.code, 0, tools.stderr);
   assert.match(
     tools.stdout,
-    /^exec\s+runtime\s+off\s+.*the gateway runs without --allow-run=echo/m,
+    /^exec\s+runtime\s+off\s+.*the gateway runs without --allow-run=\S*\/echo/m,
   );
   assert.match(tools.stdout, /^read\s+fs\s+allow/m);
   const reply = await gp.cli(["send", "still there?"]);
@@ -157,4 +161,45 @@ Deno.test("the terminal chat asks inline and the answer reaches the gateway", as
   assert.match(r.stdout, /allow\? y = once, a = always, n = deny: \[allow-once\]\nran it\n/);
   const fed = (fake.requests.at(-1)!.body.messages as Msg[]).find((m) => m.tool_call_id === "x");
   assert.match(String(fed?.content), /from the chat/);
+});
+
+Deno.test("a program and a workspace reached through symlinks work under the computed flags", async () => {
+  await using fake = await FakeOpenAI.start();
+  const outside = await Deno.realPath(await Deno.makeTempDir({ prefix: "gatehouse-e2e-link-" }));
+  try {
+    const echo = findOnPath("echo", Deno.env.get("PATH") ?? "/usr/bin:/bin");
+    assert.ok(echo, "echo must be on PATH");
+    await Deno.mkdir(`${outside}/bin`);
+    await Deno.symlink(echo, `${outside}/bin/say`);
+    await Deno.mkdir(`${outside}/real_ws`);
+    await Deno.symlink(`${outside}/real_ws`, `${outside}/ws_link`);
+    await using gp = await GatewayProcess.start({
+      config: `[providers.fake]
+kind = "openai"
+base_url = "${fake.url}"
+[agent]
+model = "fake/e2e-model"
+[tools]
+workspace = "${outside}/ws_link"
+[tools.modes]
+exec = "allow"
+[tools.exec]
+programs = ["${outside}/bin/say"]
+`,
+    });
+    fake.script(
+      { toolCalls: [{ id: "x", name: "exec", arguments: '{"argv":["say","through a link"]}' }] },
+      { toolCalls: [{ id: "w", name: "write", arguments: '{"path":"a.txt","content":"kept"}' }] },
+      { text: "done" },
+    );
+    const reply = await gp.cli(["send", "go"]);
+    assert.equal(reply.code, 0, reply.stderr);
+    const fed = (fake.requests.at(-1)!.body.messages as Msg[]).filter((m) => m.role === "tool");
+    const byId = new Map(fed.map((m) => [m.tool_call_id, String(m.content)]));
+    assert.match(byId.get("x")!, /^exit code 0\n--- stdout ---\nthrough a link/, byId.get("x"));
+    assert.match(byId.get("w")!, /wrote 4 bytes/, byId.get("w"));
+    assert.equal(await Deno.readTextFile(`${outside}/real_ws/a.txt`), "kept");
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
 });

@@ -7,11 +7,10 @@ import {
   gatewayNeeds,
   missingNeeds,
   needFlag,
-  reachableTools,
   toFlags,
 } from "../permissions/mod.ts";
-import { BUILTIN_TOOLS } from "../tools/catalog.ts";
 import { type Command, parse } from "./command.ts";
+import { toolChecks } from "./doctor_tools.ts";
 
 type Level = "ok" | "warn" | "fail";
 interface Check {
@@ -61,35 +60,6 @@ function checkPermissions(loaded: LoadedConfig, env: EnvReader, out: Check[]) {
         toFlags(needs).join(" ")
       }`,
     });
-  }
-}
-
-/** A row per built-in tool: off by config, or each of its needs granted or not (then it is off). */
-function checkTools(loaded: LoadedConfig, env: EnvReader, out: Check[]) {
-  const reachable = reachableTools(loaded);
-  const needs = gatewayNeeds(loaded, { pathEnv: env("PATH") });
-  for (const { name } of BUILTIN_TOOLS) {
-    const what = `tool ${name}`;
-    if (!reachable.has(name)) {
-      const why = name === "exec" && loaded.config.tools.exec.programs.length === 0
-        ? "off: tools.exec.programs is empty"
-        : "off by the tools policy (profile, allow/deny, modes)";
-      out.push({ level: "ok", what, detail: why });
-      continue;
-    }
-    const own = needs.filter((n) => n.for === `tool:${name}`);
-    const missing = missingNeeds(own);
-    if (own.length === 0) out.push({ level: "ok", what, detail: "needs no permission" });
-    for (const n of own) {
-      const granted = !missing.includes(n);
-      out.push({
-        level: granted ? "ok" : "warn",
-        what,
-        detail: granted
-          ? `${needFlag(n)} granted`
-          : `${needFlag(n)} not granted: ${name} is disabled until the gateway runs with it`,
-      });
-    }
   }
 }
 
@@ -263,13 +233,14 @@ Prints one line per check (ok / warn / fail) with the fix. Exit 1 if any check f
     const loaded = await checkConfig(values.config as string | undefined, env, out);
     if (loaded) {
       checkPermissions(loaded, env, out);
-      checkTools(loaded, env, out);
+      out.push(...toolChecks(loaded, env));
       await checkHome(loaded, out);
       await checkKv(loaded, out);
       await checkPort(loaded, out);
       await checkProviders(loaded, env, out);
     }
-    for (const c of out) console.log(`${c.level.padEnd(4)}  ${c.what.padEnd(16)} ${c.detail}`);
+    const width = Math.max(16, ...out.map((c) => c.what.length));
+    for (const c of out) console.log(`${c.level.padEnd(4)}  ${c.what.padEnd(width)} ${c.detail}`);
     return out.some((c) => c.level === "fail") ? 1 : 0;
   },
 };

@@ -23,6 +23,9 @@ Each tool with its mode (allow: runs; ask: waits for an approval; off) and the r
 decided it: the profile, tools.allow / tools.deny / tools.modes, the overrides, and the runtime
 (a tool whose Deno permissions were not granted is off).
 
+The origin is what a turn would have: the channel and peer the session key names, else the
+sender of the message: you (channel ws), or --channel/--sender.
+
   --session KEY    session to ask about (default: ${MAIN_SESSION_KEY})
   --channel NAME   ask as a message from this channel would be treated
   --sender ID      ... and this sender on it

@@ -7,6 +7,7 @@ import { type ApprovalBroker, originOf, type ToolRunner } from "../tools/mod.ts"
 import {
   type EventSink,
   GatehouseError,
+  MAIN_SESSION_KEY,
   sessionKeyProblem,
   type SessionMeta,
   type SessionStore,
@@ -86,13 +87,32 @@ const notFound = (key: string) =>
     `no session ${JSON.stringify(key)}: sessions.list shows the sessions that exist`,
   );
 
+/**
+ * The source a turn in question would carry: `channel[:sender]` when the caller asks about a
+ * message from there, else the caller's own (a message it sends has that source).
+ */
+function askedSource(p: { channel?: string; sender?: string }, ctx: MethodContext): string {
+  if (!p.channel) return ctx.source;
+  return p.sender ? `${p.channel}:${p.sender}` : p.channel;
+}
+
 /** Builds the method table. */
 export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
   const { chat, store } = deps;
+  // The origin a turn computes (agent/turn.ts): the session key's channel and peer when it names
+  // them, else its first message's source. Both methods below use it, so they show what turns get.
+  const toolsFor = (sessionKey: string, source: string) => {
+    const origin = originOf(sessionKey, source);
+    return { origin, tools: deps.tools.effective(origin) };
+  };
   const table: Record<string, MethodSpec> = {
     "health": method("operator.read", noParams, () => deps.health()),
-    "status": method("operator.read", noParams, async () => ({
+    "status": method("operator.read", noParams, async (_p, ctx) => ({
       ...deps.status(),
+      // What a message the caller sends to the main session may use, by the policy.
+      tools: toolsFor(MAIN_SESSION_KEY, ctx.source).tools.filter((d) => d.enabled).map((d) =>
+        d.name
+      ),
       usage: usageTotals(await store.listSessions()),
     })),
     "models.list": method("operator.read", noParams, async () => {
@@ -184,12 +204,11 @@ export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
         channel: z.string().min(1).max(64).optional(),
         sender: z.string().min(1).max(128).optional(),
       }),
-      (p) => {
-        // The session key's channel and peer, unless the caller asks about another origin.
-        const origin = p.channel
-          ? { channel: p.channel, sender: p.sender }
-          : originOf(p.sessionKey);
-        return { sessionKey: p.sessionKey, origin, tools: deps.tools.effective(origin) };
+      (p, ctx) => {
+        // As a turn of this session would have it for a message from the caller, or from
+        // `channel`/`sender` when asked; a key that names its channel and peer decides alone.
+        const source = askedSource(p, ctx);
+        return { sessionKey: p.sessionKey, source, ...toolsFor(p.sessionKey, source) };
       },
     ),
     "exec.approval.list": method("operator.approvals", noParams, () => ({

@@ -17,6 +17,8 @@ export interface ApprovalRequest {
   cwd?: string;
   /** Other arguments worth showing (non-exec tools). */
   args?: Record<string, unknown>;
+  /** SHA-256 of the call's whole arguments (non-exec tools): the content the answer covers. */
+  digest?: string;
   /** Epoch ms after which no answer counts as a deny. */
   expiresAt: number;
 }

@@ -36,21 +36,17 @@ export interface PreparedCall {
   cwd?: string;
   /** Other arguments worth showing (non-exec tools). */
   args?: Record<string, unknown>;
+  /**
+   * SHA-256 of the whole checked arguments, which the gate adds for every call without a
+   * `program`: an approval of a `write` covers that content, not any content for the same path.
+   */
+  digest?: string;
 }
 
 /** A tool's answer. A thrown error becomes an error result too, with its message. */
 export interface ToolOutput {
   content: string;
   isError?: boolean;
-}
-
-/** What a tool needs from Deno to work at all; a tool whose needs are not granted is disabled. */
-export interface ToolNeeds {
-  net?: string[];
-  read?: string[];
-  write?: string[];
-  env?: string[];
-  run?: string[];
 }
 
 /** A tool. `params` is a zod object schema; it is shown to the model as JSON Schema and checked on every call. */
@@ -60,8 +56,6 @@ export interface Tool<P extends z.ZodType = z.ZodType> {
   description: string;
   params: P;
   group: ToolGroup;
-  /** Deno permissions the tool cannot work without. @default none */
-  needs?: ToolNeeds;
   /** Resolves a call into what it will do (for approvals); tools without side effects omit it. */
   prepare?(args: z.output<P>, ctx: ToolContext): Promise<PreparedCall>;
   run(args: z.output<P>, ctx: ToolContext): Promise<string | ToolOutput>;

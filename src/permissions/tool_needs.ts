@@ -1,13 +1,16 @@
 /**
- * What the built-in tools need from Deno for a config: the workspace for the file tools and exec,
- * the programs and env names exec passes on, the hosts web_fetch may reach. Only tools the policy
- * can enable for some conversation count, so a config that leaves a tool out grants it nothing.
+ * What the built-in tools need from Deno for a config: the workspace for the file tools and exec
+ * (by name and by real path), the real paths of exec's programs and the env names it passes on,
+ * the hosts web_fetch may reach. Only tools the policy can enable for some conversation count, so
+ * a config that leaves a tool out grants it nothing.
  */
 import { delimiter, isAbsolute } from "node:path";
 import type { LoadedConfig } from "../config/mod.ts";
 import { BUILTIN_TOOLS } from "../tools/catalog.ts";
+import { execPathEnv, resolvePrograms } from "../tools/exec/programs.ts";
 import { type Origin, ToolPolicy } from "../tools/policy.ts";
 import { webFetchNeeds } from "../tools/web/needs.ts";
+import { realPathOf } from "./real_path.ts";
 
 /** Cloud metadata endpoints, denied to the runtime whenever web_fetch may reach any host. */
 const METADATA_HOSTS = ["169.254.169.254", "metadata.google.internal"];
@@ -25,6 +28,7 @@ export function reachableTools(loaded: LoadedConfig): Set<string> {
   const policy = new ToolPolicy(tools, [...BUILTIN_TOOLS]);
   const origins: Origin[] = [
     {},
+    { channel: "ws" },
     ...tools.overrides.map((o) => ({ channel: o.channel, sender: o.sender })),
   ];
   const out = new Set<string>();
@@ -37,33 +41,53 @@ export function reachableTools(loaded: LoadedConfig): Set<string> {
 }
 
 /**
- * The needs of the tools a config can enable. `pathEnv` is the PATH exec will search: its folders
- * must be readable to find the allowlisted programs and pin their real paths at start-up.
+ * The needs of the tools a config can enable. `pathEnv` is the gateway's PATH; exec searches it
+ * (when `tools.exec.env` passes PATH on), so its folders must be readable to find the allowlisted
+ * programs, whose real paths are what `--allow-run` names: Deno checks the path a program is
+ * started by, and exec starts the real one. Shells are left out unless `tools.exec.shell` is on.
  */
 export function toolNeeds(loaded: LoadedConfig, pathEnv?: string): ToolNeed[] {
   const { tools } = loaded.config;
-  const ws = loaded.workspacePath;
   const reachable = reachableTools(loaded);
   const out: ToolNeed[] = [];
   const add = (tool: string, kind: ToolNeed["kind"], value: string) => {
-    if (reachable.has(tool)) out.push({ kind, value, tool });
+    if (
+      reachable.has(tool) &&
+      !out.some((n) => n.tool === tool && n.kind === kind && n.value === value)
+    ) {
+      out.push({ kind, value, tool });
+    }
   };
-  add("read", "read", ws);
-  add("list", "read", ws);
-  for (const tool of ["write", "edit"]) {
-    add(tool, "read", ws);
-    add(tool, "write", ws);
+  // The workspace by name (to create it and pin its real path) and by real path (what the tools
+  // then touch), which differ when it, or the home it is in, is a symlink.
+  const ws = loaded.workspacePath;
+  const wsPaths = [ws, realPathOf(ws)];
+  for (const path of wsPaths) {
+    add("read", "read", path);
+    add("list", "read", path);
+    for (const tool of ["write", "edit"]) {
+      add(tool, "read", path);
+      add(tool, "write", path);
+    }
+    add("exec", "read", path);
   }
-  add("exec", "read", ws);
-  for (const program of tools.exec.programs) {
-    add("exec", "run", program);
-    if (isAbsolute(program)) add("exec", "read", program);
+  if (reachable.has("exec")) {
+    const search = execPathEnv(tools.exec.env, pathEnv);
+    if (tools.exec.programs.some((p) => !isAbsolute(p))) {
+      for (const dir of new Set(search.split(delimiter).filter((d) => isAbsolute(d)))) {
+        add("exec", "read", dir);
+      }
+    }
+    for (const program of tools.exec.programs) {
+      if (isAbsolute(program)) add("exec", "read", program);
+    }
+    const { programs } = resolvePrograms(tools.exec.programs, {
+      pathEnv: search,
+      shell: tools.exec.shell,
+    });
+    for (const real of programs.keys()) add("exec", "run", real);
+    for (const name of tools.exec.env) add("exec", "env", name);
   }
-  const pathDirs = (pathEnv ?? "").split(delimiter).filter((d) => isAbsolute(d));
-  if (tools.exec.programs.some((p) => !isAbsolute(p))) {
-    for (const dir of new Set(pathDirs)) add("exec", "read", dir);
-  }
-  for (const name of tools.exec.env) add("exec", "env", name);
   const { hosts, private_hosts } = tools.web_fetch;
   const fetchNet = webFetchNeeds({ hosts, privateHosts: private_hosts }).net;
   if (fetchNet === "all") {

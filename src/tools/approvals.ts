@@ -1,9 +1,9 @@
 /**
  * The approval broker: a call in `ask` mode is announced to operators (`exec.approval.requested`,
  * only to clients holding `operator.approvals`) and waits for the first answer, the turn's abort,
- * or the timeout (a deny). `allow-always` stores the exact call (tool, resolved program, argv)
- * in KV; later identical calls run without asking. What is approved is the prepared call the
- * gateway resolved, never anything the tool's arguments claim.
+ * or the timeout (a deny). `allow-always` stores the exact call (tool, resolved program, argv and
+ * cwd, or the digest of the whole arguments) in KV; later identical calls run without asking. What
+ * is approved is the prepared call the gateway resolved, never anything the tool's arguments claim.
  */
 import {
   type ApprovalDecision,
@@ -16,6 +16,7 @@ import {
   type PreparedCall,
 } from "../kernel/mod.ts";
 import { approvalAllowKey } from "../store/keys.ts";
+import { sha256Hex } from "./args_digest.ts";
 
 /** How an approval ended. */
 export type ApprovalOutcome = ApprovalResolution["decision"];
@@ -41,6 +42,7 @@ interface AllowEntry {
   argv?: string[];
   cwd?: string;
   args?: Record<string, unknown>;
+  digest?: string;
   addedAt: number;
   by?: string;
 }
@@ -85,6 +87,7 @@ export class ApprovalBroker {
       ...(p.argv ? { argv: [...p.argv] } : {}),
       ...(p.cwd ? { cwd: p.cwd } : {}),
       ...(p.args ? { args: p.args } : {}),
+      ...(p.digest ? { digest: p.digest } : {}),
       expiresAt: clock.now() + this.#o.timeoutMs,
     };
     return new Promise((resolve) => {
@@ -121,7 +124,10 @@ export class ApprovalBroker {
 
   /**
    * Answers a pending request; the first answer wins. An unknown, expired or already answered id
-   * is a NOT_FOUND error. `allow-always` stores the exact call before the tool runs.
+   * is a NOT_FOUND error. The request is settled before anything is awaited, so a second answer,
+   * the timeout or an abort that arrives while an `allow-always` entry is being written finds
+   * nothing pending. The entry is written after: if that fails, the call still runs once and the
+   * answer is an error saying it was not remembered.
    */
   async resolve(id: string, decision: ApprovalDecision, by: string): Promise<ApprovalRequest> {
     const pending = this.#pending.get(id);
@@ -133,6 +139,7 @@ export class ApprovalBroker {
       );
     }
     const r = pending.request;
+    pending.settle(decision, by);
     if (decision === "allow-always") {
       const entry: AllowEntry = {
         tool: r.tool,
@@ -140,27 +147,44 @@ export class ApprovalBroker {
         ...(r.argv ? { argv: r.argv } : {}),
         ...(r.cwd ? { cwd: r.cwd } : {}),
         ...(r.args ? { args: r.args } : {}),
+        ...(r.digest ? { digest: r.digest } : {}),
         addedAt: this.#o.clock.now(),
         by,
       };
-      await this.#o.kv.set(await allowKey(r.tool, r), entry);
+      try {
+        await this.#o.kv.set(await allowKey(r.tool, r), entry);
+      } catch (err) {
+        this.#o.logger.error("allow-always entry not stored", { id, error: String(err) });
+        throw new GatehouseError(
+          "UNAVAILABLE",
+          `approval ${JSON.stringify(id)} was allowed once, but could not be remembered for ` +
+            `later calls (${(err as Error).message}): the next identical call will ask again`,
+          { cause: err },
+        );
+      }
     }
-    pending.settle(decision, by);
     return { ...r };
   }
 }
 
 /**
- * The KV key of a remembered call: the tool and a SHA-256 of its real program path, argv, cwd and
- * other arguments, exactly. Nothing is a pattern: `git status` being allowed says nothing about
- * `git push`, nor about `git status` in another folder.
+ * The KV key of a remembered call: the tool and a SHA-256 of its real program path, argv, cwd,
+ * shown arguments and the digest of its whole arguments, exactly. Nothing is a pattern: `git
+ * status` being allowed says nothing about `git push`, nor about `git status` in another folder,
+ * and a write allowed for one content says nothing about another content.
  */
 async function allowKey(
   tool: string,
-  p: { program?: string; argv?: string[]; cwd?: string; args?: Record<string, unknown> },
+  p: {
+    program?: string;
+    argv?: string[];
+    cwd?: string;
+    args?: Record<string, unknown>;
+    digest?: string;
+  },
 ): Promise<Deno.KvKey> {
-  const exact = JSON.stringify([p.program ?? null, p.argv ?? null, p.cwd ?? null, p.args ?? null]);
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(exact));
-  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return approvalAllowKey(tool, hex);
+  const exact = [p.program ?? null, p.argv ?? null, p.cwd ?? null, p.args ?? null];
+  // Without a digest (exec binds its resolved program, argv and cwd) the key is as it always was.
+  if (p.digest) exact.push(p.digest);
+  return approvalAllowKey(tool, await sha256Hex(JSON.stringify(exact)));
 }

@@ -25,6 +25,11 @@ export interface ToolDecision {
   mode: ToolMode;
   /** The rules that decided, in the order they applied. */
   why: string[];
+  /**
+   * When the tool is off, the rule that switched it off (what a refused call is told): the runtime
+   * first, then a deny list, then a `deny` mode, then owner-only, then the profile.
+   */
+  reason?: string;
 }
 
 /** Groups each profile starts from. */
@@ -88,22 +93,25 @@ export class ToolPolicy {
         ? `profile ${c.profile} includes group:${tool.group}`
         : `profile ${c.profile} leaves out group:${tool.group}`,
     );
-    let denied = false;
+    const notInProfile = enabled ? undefined : why[0];
+    let deniedBy: string | undefined;
     let allowedByOverride = false;
     if (matches(c.allow)) {
       enabled = true;
       why.push("tools.allow");
     }
     if (matches(c.deny)) {
-      denied = true;
+      deniedBy ??= "tools.deny";
       why.push("tools.deny");
     }
     let mode: ToolMode = DEFAULT_MODES[tool.name] ?? "allow";
-    if (DEFAULT_MODES[tool.name]) why.push(`${tool.name} asks by default`);
+    let modeBy = `${tool.name} asks by default`;
+    if (DEFAULT_MODES[tool.name]) why.push(modeBy);
     const configured = c.modes[tool.name];
     if (configured) {
       mode = configured;
-      why.push(`tools.modes.${tool.name} = ${configured}`);
+      modeBy = `tools.modes.${tool.name} = ${configured}`;
+      why.push(modeBy);
     }
     c.overrides.forEach((o, i) => {
       if (o.channel !== undefined && o.channel !== origin.channel) return;
@@ -115,27 +123,35 @@ export class ToolPolicy {
         why.push(`${at}.allow`);
       }
       if (matches(o.deny)) {
-        denied = true;
+        deniedBy ??= `${at}.deny`;
         why.push(`${at}.deny`);
       }
       const m = o.modes[tool.name];
       if (m) {
         mode = m;
-        why.push(`${at}.modes.${tool.name} = ${m}`);
+        modeBy = `${at}.modes.${tool.name} = ${m}`;
+        why.push(modeBy);
       }
     });
+    let ownerOnly: string | undefined;
     if (enabled && OWNER_ONLY.has(tool.name) && !allowedByOverride && !this.#isOwner(origin)) {
       enabled = false;
-      why.push(`${tool.name} is for the owner's conversations only`);
+      ownerOnly = `${tool.name} is for the owner's conversations only`;
+      why.push(ownerOnly);
     }
-    if (denied) enabled = false;
-    if (mode === "deny") enabled = false;
     const off = this.#disabled.get(tool.name);
-    if (off) {
-      enabled = false;
-      why.push(off);
-    }
-    return { name: tool.name, group: tool.group, enabled, mode: enabled ? mode : "deny", why };
+    if (off) why.push(off);
+    const reason = off ?? deniedBy ?? (mode === "deny" ? modeBy : undefined) ?? ownerOnly ??
+      (enabled ? undefined : notInProfile);
+    if (reason !== undefined) enabled = false;
+    return {
+      name: tool.name,
+      group: tool.group,
+      enabled,
+      mode: enabled ? mode : "deny",
+      why,
+      ...(reason !== undefined ? { reason } : {}),
+    };
   }
 }
 

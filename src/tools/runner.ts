@@ -4,8 +4,9 @@
  * an operator's approval of the call as the gateway resolved it (`prepare`), never as the
  * arguments describe it.
  */
-import type { ToolCall, ToolContext, ToolResult, ToolSpec } from "../kernel/mod.ts";
+import type { PreparedCall, ToolCall, ToolContext, ToolResult, ToolSpec } from "../kernel/mod.ts";
 import type { ApprovalBroker } from "./approvals.ts";
+import { argsDigest } from "./args_digest.ts";
 import type { Origin, ToolDecision, ToolPolicy } from "./policy.ts";
 import type { ToolGate, ToolRegistry } from "./registry.ts";
 
@@ -60,16 +61,21 @@ export class ToolRunner {
         return {
           run: false,
           reason: `${tool.name} is not allowed in this conversation (${
-            d?.why.at(-1) ?? "not registered"
+            d?.reason ?? "not registered"
           }); do not call it again, and tell the user if it is needed`,
         };
       }
       const prepared = tool.prepare ? await tool.prepare(args as never, ctx) : undefined;
       if (d.mode === "allow") return { run: true, prepared };
-      const subject = prepared ?? {
+      const shown = prepared ?? {
         summary: `${tool.name} ${JSON.stringify(args).slice(0, 300)}`,
         args: args as Record<string, unknown>,
       };
+      // exec binds its resolved program, argv and cwd; any other tool binds its whole arguments
+      // (write's content, message's text), which its shown `args` may leave out.
+      const subject: PreparedCall = shown.program
+        ? shown
+        : { ...shown, digest: await argsDigest(args) };
       const { approvals } = this.#o;
       if (await approvals.remembered(tool.name, subject)) return { run: true, prepared };
       const outcome = await approvals.request(

@@ -4,15 +4,16 @@
  */
 import type { LoadedConfig } from "../config/mod.ts";
 import type { Clock, EventSink, Logger, SessionStore, Tool } from "../kernel/mod.ts";
+import { reachableTools } from "../permissions/tool_needs.ts";
 import { ApprovalBroker } from "./approvals.ts";
 import { BUILTIN_TOOLS } from "./catalog.ts";
 import { sessionStatusTool } from "./builtin/session_status.ts";
 import { timeNowTool } from "./builtin/time_now.ts";
 import { messageTool, type MessageToolDeps } from "./builtin/message.ts";
 import { type Origin, ToolPolicy } from "./policy.ts";
+import { checkPreconditions, type Preconditions } from "./preconditions.ts";
 import { ToolRegistry } from "./registry.ts";
 import { ToolRunner } from "./runner.ts";
-import { Workspace } from "./workspace.ts";
 
 /** What building the tools needs from the composition root. */
 export interface ToolSetupDeps {
@@ -36,30 +37,59 @@ export interface ToolSetupDeps {
 export interface ToolSetup {
   runner: ToolRunner;
   approvals: ApprovalBroker;
-  /** Built-in tools that are on for some conversation (not disabled by runtime or config). */
-  enabled(): string[];
-  /** Tools that are off, with the reason (runtime or config). */
+  /**
+   * Built-in tools on for `origin`, by the policy and the runtime. @default the operator over
+   * the WebSocket (`{channel: "ws"}`), as the main session's turns from a client have it
+   */
+  enabled(origin?: Origin): string[];
+  /**
+   * Tools no conversation can use, with the reason: not granted, unable to work (no workspace, no
+   * program, no channel), or left out by the policy for every origin. The gateway revokes `run`
+   * when `exec` is here.
+   */
   disabled: ReadonlyMap<string, string>;
-  /** Builds the tools now (the gateway calls it right after it is ready); logs what it leaves out. */
+  /** Builds the tools now (the gateway calls it right after it is ready). */
   warm(): Promise<void>;
 }
 
 /**
- * Sets up the tools for a config. The policy and the approval broker exist at once; the tools
- * themselves (their modules, the workspace, the exec allowlist) are built on first use or by
- * `warm()`, so they cost the gateway's start-up nothing.
+ * Sets up the tools for a config. The policy, the approval broker, the workspace and exec's
+ * allowlist exist at once (a few system calls), so a tool that cannot work is off before the
+ * gateway serves; the tools themselves (their modules) are built on first use or by `warm()`.
  */
 export function setupTools(deps: ToolSetupDeps): ToolSetup {
   const { loaded, clock, logger } = deps;
   const cfg = loaded.config.tools;
-  const disabled = new Map(deps.disabled);
+  // What the policy treats as off whatever the config says: the runtime's refusals and the
+  // tools that cannot work.
+  const off = new Map(deps.disabled);
   if (cfg.exec.programs.length === 0) {
-    disabled.set("exec", "exec is off: tools.exec.programs lists no programs");
+    off.set("exec", "exec is off: tools.exec.programs lists no programs");
   }
   if (deps.messaging.adapters.size === 0) {
-    disabled.set("message", "message is off: no channel is configured to send to");
+    off.set("message", "message is off: no channel is configured to send to");
   }
-  const policy = new ToolPolicy(cfg, [...BUILTIN_TOOLS], disabled, deps.isOwner);
+  const reachable = reachableTools(loaded);
+  const pre = checkPreconditions({
+    workspacePath: loaded.workspacePath,
+    exec: cfg.exec,
+    pathEnv: deps.env("PATH"),
+    wanted: (name) => reachable.has(name) && !off.has(name),
+  });
+  for (const p of pre.problems) {
+    logger.warn(`tools.exec.programs: ${p.name} is left out: ${p.reason}`);
+  }
+  for (const [name, reason] of pre.off) {
+    logger.warn(reason);
+    off.set(name, reason);
+  }
+  const disabled = new Map(off);
+  for (const { name } of BUILTIN_TOOLS) {
+    if (!reachable.has(name) && !disabled.has(name)) {
+      disabled.set(name, `${name} is off for every conversation by the tools policy`);
+    }
+  }
+  const policy = new ToolPolicy(cfg, [...BUILTIN_TOOLS], off, deps.isOwner);
   const approvals = new ApprovalBroker({
     kv: deps.kv,
     clock,
@@ -68,7 +98,7 @@ export function setupTools(deps: ToolSetupDeps): ToolSetup {
     timeoutMs: cfg.approval_timeout_seconds * 1000,
   });
   let built: Promise<ToolRegistry> | undefined;
-  const registry = () => built ??= buildRegistry(deps, disabled);
+  const registry = () => built ??= buildRegistry(deps, off, pre);
   const runner = new ToolRunner({
     registry,
     policy,
@@ -79,56 +109,39 @@ export function setupTools(deps: ToolSetupDeps): ToolSetup {
     runner,
     approvals,
     disabled,
-    enabled: () => BUILTIN_TOOLS.map((t) => t.name).filter((n) => !disabled.has(n)),
+    enabled: (origin = { channel: "ws" }) =>
+      policy.all(origin).filter((d) => d.enabled).map((d) => d.name),
     warm: async () => {
       await registry();
     },
   };
 }
 
-/** Builds the tools that are not disabled; a tool that cannot be built is disabled with why. */
+/** Builds the tools that are not off. */
 async function buildRegistry(
   deps: ToolSetupDeps,
-  disabled: Map<string, string>,
+  off: ReadonlyMap<string, string>,
+  pre: Preconditions,
 ): Promise<ToolRegistry> {
-  const { loaded, clock, logger } = deps;
+  const { loaded, clock } = deps;
   const cfg = loaded.config.tools;
   const tools: Tool[] = [timeNowTool(clock), sessionStatusTool({ store: deps.store, clock })];
-  const on = (name: string) => !disabled.has(name);
-
-  let workspace: Workspace | undefined;
-  if (["read", "write", "edit", "list", "exec"].some(on)) {
-    try {
-      workspace = await Workspace.open(loaded.workspacePath);
-    } catch (err) {
-      const reason = `the workspace ${loaded.workspacePath} cannot be opened: ${
-        (err as Error).message
-      }`;
-      logger.warn(`file tools and exec are disabled: ${reason}`);
-      for (const n of ["read", "write", "edit", "list", "exec"]) disabled.set(n, reason);
-    }
-  }
-  if (workspace) {
+  const on = (name: string) => !off.has(name);
+  const { workspace } = pre;
+  if (workspace && ["read", "write", "edit", "list"].some(on)) {
     const { fsTools } = await import("./fs/mod.ts");
     tools.push(...fsTools({ workspace, maxFileBytes: cfg.max_file_bytes }));
   }
-  if (workspace && on("exec")) {
-    const { execTool, resolvePrograms } = await import("./exec/mod.ts");
+  if (workspace && on("exec") && pre.programs.size > 0) {
+    const { execTool } = await import("./exec/mod.ts");
     const env: Record<string, string> = {};
     for (const name of cfg.exec.env) {
       const value = deps.env(name);
       if (value !== undefined) env[name] = value;
     }
-    const { programs, problems } = await resolvePrograms(cfg.exec.programs, {
-      pathEnv: env.PATH ?? "",
-      shell: cfg.exec.shell,
-    });
-    for (const p of problems) {
-      logger.warn(`tools.exec.programs: ${p.name} is left out: ${p.reason}`);
-    }
     tools.push(execTool({
       workspace,
-      programs,
+      programs: pre.programs,
       env,
       shell: cfg.exec.shell,
       timeoutMs: cfg.exec.timeout_seconds * 1000,

@@ -47,6 +47,15 @@ export class Workspace {
     return new Workspace(await Deno.realPath(path), options);
   }
 
+  /**
+   * {@linkcode Workspace.open}, synchronously: for the set-up step, which must know before the
+   * gateway serves whether the tools that need a workspace can be offered at all.
+   */
+  static openSync(path: string, options: WorkspaceOptions = {}): Workspace {
+    Deno.mkdirSync(path, { recursive: true });
+    return new Workspace(Deno.realPathSync(path), options);
+  }
+
   /** `path` as the model gave it, made absolute against the workspace (not yet checked). */
   #absolute(path: string): string {
     return isAbsolute(path) ? resolve(path) : resolve(this.root, path);

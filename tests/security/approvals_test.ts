@@ -1,11 +1,18 @@
 /**
  * Approvals as an attacker would probe them: a client without `operator.approvals` answering, an
  * answered id replayed, arguments that try to approve themselves; plus allow-always binding the
- * exact call, and no answer being a deny.
+ * exact call (for a write, its content too), no answer being a deny, and the first answer winning
+ * even while an allow-always entry is being stored.
  */
 import assert from "node:assert/strict";
 import type { GatewayClient } from "../../src/cli/client.ts";
-import type { ApprovalRequest } from "../../src/kernel/mod.ts";
+import {
+  type ApprovalRequest,
+  type ApprovalResolution,
+  GatehouseError,
+  silentLogger,
+} from "../../src/kernel/mod.ts";
+import { ApprovalBroker } from "../../src/tools/approvals.ts";
 import { FakeOpenAI } from "../_servers/openai.ts";
 import { EventLog } from "../_helpers/events.ts";
 import { FakeClock } from "../_helpers/fake_clock.ts";
@@ -148,4 +155,104 @@ Deno.test("no answer within approval_timeout_seconds is a deny", async () => {
   );
   const resolved = log.events.find((e) => e.event === "exec.approval.resolved")!;
   assert.equal(resolved.payload.decision, "timeout");
+});
+
+Deno.test("the first answer wins at once, even while allow-always is being stored", async (t) => {
+  const clock = new FakeClock();
+  await using kv = await Deno.openKv(":memory:");
+  // Holds allow-always writes until the test lets them through.
+  let gate = Promise.withResolvers<void>();
+  const release = () => gate.resolve();
+  const slowKv = new Proxy(kv, {
+    get(target, prop) {
+      if (prop !== "set") return Reflect.get(target, prop).bind(target);
+      return async (key: Deno.KvKey, value: unknown) => {
+        await gate.promise;
+        return await target.set(key, value);
+      };
+    },
+  });
+  const resolved: ApprovalResolution[] = [];
+  const broker = new ApprovalBroker({
+    kv: slowKv,
+    clock,
+    events: {
+      publish: (event, payload) => {
+        if (event === "exec.approval.resolved") resolved.push(payload as ApprovalResolution);
+      },
+    },
+    logger: silentLogger,
+    timeoutMs: 30_000,
+  });
+  const prepared = {
+    summary: "echo hi  (in ./)",
+    program: "/usr/bin/echo",
+    argv: ["echo", "hi"],
+    cwd: "/ws",
+  };
+  const ask = () =>
+    broker.request(
+      { sessionKey: S, runId: "r1", tool: "exec", prepared },
+      new AbortController().signal,
+    );
+
+  await t.step("a second answer while the first is being stored gets NOT_FOUND", async () => {
+    const outcome = ask();
+    const { id } = broker.pending()[0];
+    const first = broker.resolve(id, "allow-always", "ws:a");
+    await assert.rejects(
+      broker.resolve(id, "deny", "ws:b"),
+      (err: GatehouseError) => err.code === "NOT_FOUND",
+    );
+    release();
+    await first;
+    assert.equal(await outcome, "allow-always");
+    assert.deepEqual(resolved.map((r) => [r.decision, r.by]), [["allow-always", "ws:a"]]);
+    assert.ok(await broker.remembered("exec", prepared), "and it is remembered");
+  });
+
+  await t.step("the timeout cannot overtake an answer being stored", async () => {
+    resolved.length = 0;
+    gate = Promise.withResolvers<void>();
+    const outcome = ask();
+    const { id } = broker.pending()[0];
+    const answer = broker.resolve(id, "allow-always", "ws:a");
+    await clock.advance(30_000);
+    release();
+    await answer;
+    assert.equal(await outcome, "allow-always");
+    assert.deepEqual(resolved.map((r) => r.decision), ["allow-always"]);
+    assert.equal(clock.pending, 0, "the timer is gone");
+  });
+});
+
+Deno.test("allow-always for a write covers that content only; other content asks again", async () => {
+  await using gw = await startTestGateway({ config: '[tools.modes]\nwrite = "ask"\n' });
+  const c = await gw.client();
+  const log = new EventLog(c);
+  const write = (id: string, content: string) => ({
+    toolCalls: [{ id, name: "write", arguments: JSON.stringify({ path: "n.txt", content }) }],
+  });
+  gw.fake.script(write("w1", "first"), { text: "one" });
+  const first = await send(c, "write it");
+  const r1 = await nextApproval(log);
+  await c.request("exec.approval.resolve", { id: r1.id, decision: "allow-always" });
+  assert.equal((await log.end(first)).state, "final");
+
+  gw.fake.script(write("w2", "first"), { text: "two" });
+  assert.equal((await log.end(await send(c, "again"))).state, "final");
+  assert.match(fedBack(gw.fake).get("w2")!, /wrote 5 bytes/, "the same write ran without asking");
+
+  gw.fake.script(write("w3", "other content"), { text: "three" });
+  const third = await send(c, "now other content");
+  const asked = () => log.events.filter((e) => e.event === "exec.approval.requested").length;
+  await log.until((l) => asked() > 1 || l.chat(third).some((p) => p.state === "final"));
+  assert.equal(asked(), 2, "the write with other content asked again");
+  const r3 = await nextApproval(log, 1);
+  await c.request("exec.approval.resolve", { id: r3.id, decision: "deny" });
+  assert.equal((await log.end(third)).state, "final");
+  assert.match(fedBack(gw.fake).get("w3")!, /an operator denied this call/);
+  assert.equal(await Deno.readTextFile(`${gw.home}/workspace/n.txt`), "first");
+  assert.match(r1.digest ?? "", /^[0-9a-f]{64}$/, "a request binds a digest of the arguments");
+  assert.notEqual(r3.digest, r1.digest);
 });

@@ -166,7 +166,6 @@ export function execTool(deps: ExecDeps): Tool<typeof params> {
       }.`,
     params,
     group: "runtime",
-    needs: { run: [...programs.keys()], env: Object.keys(deps.env), read: [workspace.root] },
     prepare: (args) => prepare(args),
     async run(args, ctx: ToolContext): Promise<ToolOutput> {
       const call = approved(ctx.prepared ?? await prepare(args));

@@ -5,6 +5,7 @@
  */
 export { type ExecDeps, execTool } from "./exec.ts";
 export {
+  execPathEnv,
   findOnPath,
   isShell,
   type ProgramProblem,

@@ -1,8 +1,11 @@
 /**
- * The `exec` allowlist: `tools.exec.programs` resolved once, at start-up, to real paths (each
- * becomes an `--allow-run=<real path>` grant). Bare names are looked up on PATH like a shell
- * would; absolute paths are followed through symlinks. Shells are left out unless
- * `tools.exec.shell` is on, since `sh -c` runs anything.
+ * The `exec` allowlist: `tools.exec.programs` resolved to real paths, both when the permissions are
+ * computed (each becomes an `--allow-run=<real path>` grant, since Deno checks the path a program
+ * is started by, and `exec` starts the real path) and when the tools are set up. Bare names are
+ * looked up on PATH like a shell would; absolute paths are followed through symlinks
+ * (`/usr/bin/python3` → `/usr/bin/python3.11`). Shells are left out unless `tools.exec.shell` is
+ * on, since `sh -c` runs anything. Resolution is synchronous: a few `stat` calls, done where the
+ * permission computation (itself synchronous) needs them.
  *
  * The allowlist fences program files, not what they do: allowlisting an interpreter or a launcher
  * (`python`, `node`, `env`, `xargs`, `find -exec`, `git` with its aliases and hooks…) grants
@@ -44,6 +47,14 @@ export interface ResolveProgramsOptions {
   shell?: boolean;
 }
 
+/**
+ * The PATH exec looks bare program names up on: the gateway's own PATH when `tools.exec.env`
+ * passes PATH on to programs, else none (then only absolute paths can be allowlisted).
+ */
+export function execPathEnv(envNames: readonly string[], pathEnv: string | undefined): string {
+  return envNames.includes("PATH") ? pathEnv ?? "" : "";
+}
+
 /** A configured program left out of the allowlist, and why (for one log line each). */
 export interface ProgramProblem {
   name: string;
@@ -60,20 +71,21 @@ export interface ResolvedPrograms {
 
 /**
  * Resolves `tools.exec.programs`. Needs read access to the PATH folders and the programs (the
- * `gatehouse permissions` step has it); the running gateway keeps only the result.
+ * `gatehouse permissions` step has it, and grants it to the gateway); a lookup that is not granted
+ * is reported as a problem.
  */
-export async function resolvePrograms(
+export function resolvePrograms(
   names: readonly string[],
   options: ResolveProgramsOptions,
-): Promise<ResolvedPrograms> {
+): ResolvedPrograms {
   const programs = new Map<string, string>();
   const problems: ProgramProblem[] = [];
   const allowShells = options.shell ?? false;
-  const shellPaths = allowShells ? new Set<string>() : await shellRealPaths(options.pathEnv);
+  const shellPaths = allowShells ? new Set<string>() : shellRealPaths(options.pathEnv);
   for (const name of names) {
     let found: { real: string } | { reason: string };
     try {
-      found = await resolveOne(name, options.pathEnv);
+      found = resolveOne(name, options.pathEnv);
     } catch (err) {
       if (!(err instanceof Deno.errors.NotCapable)) throw err;
       found = { reason: `"${name}" could not be looked up: ${err.message}` };
@@ -95,39 +107,40 @@ export async function resolvePrograms(
 }
 
 /** One configured name's real path, or why it has none. */
-async function resolveOne(
-  name: string,
-  pathEnv: string,
-): Promise<{ real: string } | { reason: string }> {
+function resolveOne(name: string, pathEnv: string): { real: string } | { reason: string } {
   if (!name.includes("/")) {
-    const real = await findOnPath(name, pathEnv);
+    const real = findOnPath(name, pathEnv);
     return real ? { real } : { reason: `"${name}" was not found on PATH (${pathEnv})` };
   }
   if (!isAbsolute(name)) {
     return { reason: `"${name}" is a relative path: use a name found on PATH or an absolute path` };
   }
-  const real = await executableRealPath(name);
+  const real = executableRealPath(name);
   return real ? { real } : { reason: `"${name}" is not an executable file` };
 }
 
 /** The real path of the first executable file called `name` in the absolute folders of `pathEnv`. */
-export async function findOnPath(name: string, pathEnv: string): Promise<string | undefined> {
+export function findOnPath(name: string, pathEnv: string): string | undefined {
   // Relative entries ("", ".") would make the answer depend on the current folder: skipped.
   for (const dir of pathEnv.split(delimiter).filter((d) => isAbsolute(d))) {
-    const real = await executableRealPath(join(dir, name));
+    const real = executableRealPath(join(dir, name));
     if (real) return real;
   }
   return undefined;
 }
 
 /** The real paths of the shells found on `pathEnv` and in the usual folders. */
-export async function shellRealPaths(pathEnv: string): Promise<Set<string>> {
+export function shellRealPaths(pathEnv: string): Set<string> {
   const found = new Set<string>();
   const search = [pathEnv, "/bin", "/usr/bin"].join(delimiter);
   for (const name of SHELLS) {
     for (const dir of new Set(search.split(delimiter).filter((d) => isAbsolute(d)))) {
-      // A folder it may not read is skipped: the shell names still catch the usual spellings.
-      const real = await executableRealPath(join(dir, name)).catch(() => undefined);
+      let real: string | undefined;
+      try {
+        real = executableRealPath(join(dir, name));
+      } catch {
+        // A folder it may not read is skipped: the shell names still catch the usual spellings.
+      }
       if (real) found.add(real);
     }
   }
@@ -138,13 +151,13 @@ export async function shellRealPaths(pathEnv: string): Promise<Set<string>> {
  * `path`'s real path when it is an executable regular file, else undefined. A missing read
  * permission throws (`NotCapable`): "not granted" must not read as "not there".
  */
-async function executableRealPath(path: string): Promise<string | undefined> {
+function executableRealPath(path: string): string | undefined {
   try {
-    const info = await Deno.stat(path);
+    const info = Deno.statSync(path);
     if (!info.isFile) return undefined;
     // mode is null on Windows, where any file found is taken as runnable.
     if (info.mode !== null && (info.mode & 0o111) === 0) return undefined;
-    return await Deno.realPath(path);
+    return Deno.realPathSync(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotCapable) throw err;
     // Missing, unreadable, a PATH entry that is a file, a symlink loop: not a program here.

@@ -22,7 +22,6 @@ export function editTool({ workspace, maxFileBytes }: FsToolDeps): Tool<typeof p
       "unless all is true. Read the file first.",
     params,
     group: "fs",
-    needs: { read: [workspace.root], write: [workspace.root] },
     async prepare({ path, old, new: replacement, all }): Promise<PreparedCall> {
       const shown = workspace.display(await workspace.existing(path));
       const what = `${encoder.encode(old).length} bytes with ${

@@ -65,7 +65,6 @@ export function listTool({ workspace }: FsToolDeps): Tool<typeof params> {
       "Paths are relative to the workspace; folders end in /, symlinks show as `name -> (symlink)`.",
     params,
     group: "fs",
-    needs: { read: [workspace.root] },
     async run({ path, glob }, ctx) {
       const real = await workspace.existing(path ?? ".");
       const info = await Deno.stat(real);

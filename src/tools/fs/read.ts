@@ -35,7 +35,6 @@ export function readTool({ workspace, maxFileBytes }: FsToolDeps): Tool<typeof p
       `lines) for part of a file; files over ${maxFileBytes} bytes can only be read in parts.`,
     params,
     group: "fs",
-    needs: { read: [workspace.root] },
     async run({ path, offset, limit }, ctx) {
       const real = await workspace.existing(path);
       const info = await Deno.stat(real);

@@ -74,7 +74,6 @@ export function writeTool({ workspace, maxFileBytes }: FsToolDeps): Tool<typeof 
       "existing file, prefer edit.",
     params,
     group: "fs",
-    needs: { read: [workspace.root], write: [workspace.root] },
     async prepare({ path, content }): Promise<PreparedCall> {
       const size = new TextEncoder().encode(content).length;
       if (size > maxFileBytes) throw tooBig(size);
