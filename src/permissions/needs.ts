@@ -6,6 +6,7 @@
 import { dirname } from "node:path";
 import { CONFIG_ENV_VARS, type LoadedConfig } from "../config/mod.ts";
 import { bindHost } from "../gateway/bind.ts";
+import { realPathOf } from "./real_path.ts";
 import { toolNeeds } from "./tool_needs.ts";
 
 /** Env names the program itself reads (home, config and CLI token lookup). */
@@ -106,9 +107,12 @@ export function gatewayNeeds(loaded: LoadedConfig, options: { pathEnv?: string }
     add("net", netHost(telegram.api_root), "channel:telegram");
     add("env", telegram.bot_token_env, "channel:telegram");
     if (telegram.mode === "webhook") add("env", telegram.webhook_secret_env, "channel:telegram");
-    // Photos and documents are saved into the workspace.
-    add("read", loaded.workspacePath, "channel:telegram");
-    add("write", loaded.workspacePath, "channel:telegram");
+    // Photos and documents are saved into the workspace (by name and by real path, which differ
+    // when it, or the home it is in, is a symlink).
+    for (const path of new Set([loaded.workspacePath, realPathOf(loaded.workspacePath)])) {
+      add("read", path, "channel:telegram");
+      add("write", path, "channel:telegram");
+    }
   }
   for (const t of toolNeeds(loaded, options.pathEnv)) add(t.kind, t.value, `tool:${t.tool}`);
   return needs;

@@ -103,7 +103,12 @@ export class TelegramApprovals {
       ? `<pre>${escapeHtml(r.argv.join(" "))}</pre>` +
         (r.program ? `\nprogram: <code>${escapeHtml(r.program)}</code>` : "") +
         (r.cwd ? `\nin: <code>${escapeHtml(r.cwd)}</code>` : "")
-      : `<pre>${escapeHtml(JSON.stringify(r.args ?? {}, null, 1).slice(0, 1500))}</pre>`;
+      : `${escapeHtml(r.summary)}\n<pre>${
+        escapeHtml(JSON.stringify(r.args ?? {}, null, 1).slice(0, 1500))
+      }</pre>` +
+        (r.digest
+          ? `\nThe answer covers exactly these arguments (sha256 ${r.digest.slice(0, 12)}…).`
+          : "");
     const minutes = Math.max(1, Math.round((r.expiresAt - Date.now()) / 60_000));
     const text = `🔐 <b>${escapeHtml(r.tool)}</b> wants to run (${escapeHtml(r.sessionKey)}):\n` +
       `${what}\nNo answer within ${minutes} min is a deny.`;
