@@ -148,6 +148,15 @@ Deno.test("commands are registered, answered without the model, and /stop stops"
   await telegram.until(() => telegram.sent(ANN.id).length === 2, within(10_000));
   assert.match(telegram.sent(ANN.id)[1], /\/reset/);
   assert.equal(provider.requests.length, 0, "commands cost no model call");
+  // The main session is shared with the operator: a user who does not own the bot cannot clear it.
+  telegram.pushMessage({ from: ANN, text: "/reset" });
+  await telegram.until(() => telegram.sent(ANN.id).length === 3, within(10_000));
+  assert.match(telegram.sent(ANN.id)[2], /only they can clear it/);
+  // In a group, a command for another bot is not ours.
+  telegram.pushMessage({ from: ANN, chatId: GROUP, text: "/status@other_bot" });
+  telegram.pushMessage({ from: ANN, chatId: GROUP, text: `/status@${BOT}` });
+  await telegram.until(() => telegram.sent(GROUP).length === 1, within(10_000));
+  assert.match(telegram.sent(GROUP)[0], /Session: agent:main:telegram:group/);
 
   provider.script({ text: "too slow", delayMs: 20_000 });
   telegram.pushMessage({ from: ANN, text: "write me a novel" });

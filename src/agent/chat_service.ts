@@ -102,7 +102,7 @@ export class ChatService {
     if (input.text.trim() === "") {
       throw new GatehouseError("INVALID_REQUEST", "message is empty: send some text");
     }
-    const answer = await this.#commands?.(input.sessionKey, input.text);
+    const answer = await this.#commands?.(input.sessionKey, input.text, input.source);
     if (answer !== undefined) {
       // A command: answered now, on no lane, and kept out of the transcript and the model context.
       const runId = crypto.randomUUID();

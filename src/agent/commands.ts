@@ -3,12 +3,19 @@
  * once, on no lane (so `/stop` is not stuck behind the turn it stops), without a model call and
  * without entering the transcript.
  */
-import type { EventSink, SessionStore } from "../kernel/mod.ts";
+import { type EventSink, MAIN_SESSION_KEY, type SessionStore } from "../kernel/mod.ts";
 import type { ModelCatalog } from "../providers/catalog.ts";
 import { modelCommand } from "./model_command.ts";
 
-/** Answers `text` when it is a command for `sessionKey`; undefined when it is an ordinary message. */
-export type CommandHandler = (sessionKey: string, text: string) => Promise<string | undefined>;
+/**
+ * Answers `text` when it is a command for `sessionKey`; undefined when it is an ordinary message.
+ * `source` is who sent it (`ws:<conn>@<ip>`, `telegram:<user>`).
+ */
+export type CommandHandler = (
+  sessionKey: string,
+  text: string,
+  source: string,
+) => Promise<string | undefined>;
 
 /** A chat command as surfaces list it (Telegram registers these with setMyCommands). */
 export interface CommandInfo {
@@ -32,6 +39,8 @@ export interface SessionControl {
   abort(sessionKey: string): { aborted: boolean; dropped: number };
   running(sessionKey: string): boolean;
   queued(sessionKey: string): number;
+  /** Whether a channel's user owns that channel (operators' WebSocket clients need not). */
+  isOwner(channel: string, sender: string): boolean;
 }
 
 /** The commands over the store, the model catalog and the chat service. */
@@ -44,7 +53,7 @@ export function createCommands(
   },
 ): CommandHandler {
   const model = modelCommand(deps);
-  return async (sessionKey, text) => {
+  return async (sessionKey, text, source) => {
     const match = /^\/([a-z_]+)(?:@[A-Za-z0-9_]+)?(?:\s+([\s\S]*))?$/.exec(text.trim());
     if (!match) return undefined;
     const [, name, rest = ""] = match;
@@ -54,7 +63,8 @@ export function createCommands(
         return await model(sessionKey, rest);
       case "new":
       case "reset":
-        return noArgs(name, rest) ?? await reset(deps.control(), sessionKey);
+        return noArgs(name, rest) ?? notShared(deps.control(), sessionKey, source) ??
+          await reset(deps.control(), sessionKey);
       case "stop":
         return noArgs(name, rest) ?? stop(deps.control(), sessionKey);
       case "status":
@@ -66,6 +76,18 @@ export function createCommands(
         return undefined; // not ours: an ordinary message that starts with a slash
     }
   };
+}
+
+/**
+ * The main session is shared by the operator and, with `session.dm_scope = "main"`, every paired
+ * chat user: only the operator and the channel's owner may clear it.
+ */
+function notShared(control: SessionControl, sessionKey: string, source: string): string | undefined {
+  if (sessionKey !== MAIN_SESSION_KEY || source.startsWith("ws:")) return undefined;
+  const [channel, sender = ""] = source.split(":", 2);
+  if (control.isOwner(channel, sender)) return undefined;
+  return "This conversation is shared with the assistant's owner, so only they can clear it. " +
+    'Ask them, or ask them to set session.dm_scope = "per-peer" so you get your own.';
 }
 
 function noArgs(name: string, rest: string): string | undefined {

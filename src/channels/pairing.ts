@@ -165,7 +165,8 @@ export class PairingStore {
     }
     const approved: PairedUser[] = [];
     for await (const r of this.#kv.list<PairedUser>({ prefix: pairedUsersPrefix(channel) })) {
-      approved.push(r.value);
+      // Ownership as it is now (the owner may have been revoked and another approved since).
+      approved.push({ ...r.value, owner: this.#owners.get(r.value.channel) === r.value.id });
     }
     pending.sort((a, b) => a.createdAt - b.createdAt);
     return { pending, approved };

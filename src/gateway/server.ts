@@ -299,6 +299,7 @@ async function serve(
         abort: (key) => chat.abort(key),
         running: (key) => chat.lanes.isRunning(key),
         queued: (key) => chat.lanes.depth(key),
+        isOwner: (channel, sender) => pairing.isOwner(channel, sender),
       }),
     }),
     logger,

@@ -115,6 +115,8 @@ export async function handleUpdate(update: Update, deps: InboundDeps): Promise<v
   }
   let text = media.kind === "saved" ? media.text : m.text ?? m.caption ?? "";
   if (bot) {
+    const command = /^\/[a-z0-9_]+@([A-Za-z0-9_]+)/.exec(text);
+    if (command && command[1].toLowerCase() !== bot.username.toLowerCase()) return; // another bot's
     text = withoutMention(text, bot);
     if (text && !text.startsWith("/")) {
       const preamble = await deps.groups.preamble(chatId, target.threadId);
