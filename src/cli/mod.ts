@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   token: async () => (await import("./token.ts")).token,
   doctor: async () => (await import("./doctor.ts")).doctor,
   permissions: async () => (await import("./permissions.ts")).permissions,
+  service: async () => (await import("./service.ts")).service,
 };
 
 async function usage(): Promise<string> {
