@@ -82,7 +82,11 @@ export function createCommands(
  * The main session is shared by the operator and, with `session.dm_scope = "main"`, every paired
  * chat user: only the operator and the channel's owner may clear it.
  */
-function notShared(control: SessionControl, sessionKey: string, source: string): string | undefined {
+function notShared(
+  control: SessionControl,
+  sessionKey: string,
+  source: string,
+): string | undefined {
   if (sessionKey !== MAIN_SESSION_KEY || source.startsWith("ws:")) return undefined;
   const [channel, sender = ""] = source.split(":", 2);
   if (control.isOwner(channel, sender)) return undefined;
