@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { GatewayClient, sendAndWait } from "../src/cli/client.ts";
+import { sshOnPath } from "../src/permissions/mod.ts";
 import { findOnPath } from "../src/tools/exec/mod.ts";
 import { FakeOpenAI } from "./_servers/openai.ts";
 import { FakeAnthropic } from "./_servers/anthropic.ts";
@@ -308,9 +309,12 @@ Deno.test("gatehouse permissions prints exactly the grants the config needs", as
   const base = [`--allow-read=${dir}`, `--allow-write=${dir}`];
   const env = "--allow-env=HOME,GATEHOUSE_HOME,GATEHOUSE_CONFIG,GATEHOUSE_TOKEN,OPENAI_API_KEY";
   const ignore = "--ignore-env=OPENAI_BASE_URL,OPENAI_CUSTOM_HEADERS,OPENAI_LOG";
+  // The client commands' grants: `gatehouse tunnel` starts the ssh on PATH (`start` drops it).
+  const ssh = sshOnPath("/usr/local/bin:/usr/bin:/bin");
+  const runSsh = ssh ? [`--allow-run=${ssh}`] : [];
   try {
     await t.step(
-      "default tools: web_fetch to any public host, metadata denied, no run",
+      "default tools: web_fetch to any public host, metadata denied, run only for the tunnel's ssh",
       async () => {
         assert.deepEqual(await flagsOf(""), [
           "--no-prompt",
@@ -318,21 +322,26 @@ Deno.test("gatehouse permissions prints exactly the grants the config needs", as
           "--allow-net",
           ...base,
           env,
+          ...runSsh,
           ignore,
           "--deny-net=169.254.169.254,metadata.google.internal",
         ]);
       },
     );
-    await t.step("web_fetch off: net only for the bind address and the provider", async () => {
-      assert.deepEqual(await flagsOf(`[tools]\ndeny = ["web_fetch"]\n`), [
-        "--no-prompt",
-        "--unstable-kv",
-        "--allow-net=127.0.0.1:18789,api.openai.com",
-        ...base,
-        env,
-        ignore,
-      ]);
-    });
+    await t.step(
+      "web_fetch off: net for the bind address, the provider and (for --url) loopback",
+      async () => {
+        assert.deepEqual(await flagsOf(`[tools]\ndeny = ["web_fetch"]\n`), [
+          "--no-prompt",
+          "--unstable-kv",
+          "--allow-net=127.0.0.1:18789,api.openai.com,127.0.0.1",
+          ...base,
+          env,
+          ...runSsh,
+          ignore,
+        ]);
+      },
+    );
     await t.step(
       "exec programs: run for each real path, PATH readable to find them, env passed on",
       async () => {
@@ -341,7 +350,10 @@ Deno.test("gatehouse permissions prints exactly the grants the config needs", as
         );
         // The real path: exec starts it by that path, and Deno checks the path it is given.
         const echo = findOnPath("echo", "/usr/local/bin:/usr/bin:/bin");
-        assert.ok(flags.includes(`--allow-run=${echo}`), flags.join(" "));
+        assert.ok(
+          flags.includes(`--allow-run=${[echo, ...(ssh && ssh !== echo ? [ssh] : [])]}`),
+          flags.join(" "),
+        );
         assert.ok(
           flags.includes(`--allow-read=${dir},/usr/local/bin,/usr/bin,/bin`),
           flags.join(" "),
@@ -369,12 +381,12 @@ Deno.test("gatehouse permissions prints exactly the grants the config needs", as
           env: { GATEHOUSE_HOME: dir },
         }).output().then((o) => new TextDecoder().decode(o.stdout).trim());
       const set = JSON.parse(await run("deno-json")).permissions.gateway;
-      assert.deepEqual(set.net, { allow: ["127.0.0.1:18789", "api.openai.com"] });
+      assert.deepEqual(set.net, { allow: ["127.0.0.1:18789", "api.openai.com", "127.0.0.1"] });
       assert.deepEqual(set.read, { allow: [dir] });
       assert.deepEqual(set.env.ignore, ["OPENAI_BASE_URL", "OPENAI_CUSTOM_HEADERS", "OPENAI_LOG"]);
       assert.match(
         await run("compile"),
-        /^deno compile --no-prompt --unstable-kv --allow-net=127\.0\.0\.1:18789,api\.openai\.com .* --output gatehouse main\.ts start$/,
+        /^deno compile --no-prompt --unstable-kv --allow-net=127\.0\.0\.1:18789,api\.openai\.com,127\.0\.0\.1 .* --output gatehouse main\.ts start$/,
       );
     });
   } finally {

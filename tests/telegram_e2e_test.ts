@@ -42,12 +42,15 @@ function within(ms: number): AbortSignal {
 Deno.test("a stranger gets a code and no model call; once approved, the owner is answered", async () => {
   await using provider = await FakeOpenAI.start();
   await using telegram = await FakeTelegram.start({ token: TOKEN });
-  // With web_fetch off, the net grant is exactly the listen address and the two fake servers.
+  // With web_fetch off, the net grant is exactly the listen address and the two fake servers,
+  // plus loopback for the client commands (`--url`, `tunnel`), which `start` drops at once.
   await using gp = await start(provider, telegram, '[tools]\ndeny = ["group:web"]');
   const net = gp.flags.find((f) => f.startsWith("--allow-net="));
   assert.equal(
     net,
-    `--allow-net=127.0.0.1:${gp.port},${new URL(provider.url).host},${new URL(telegram.url).host}`,
+    `--allow-net=127.0.0.1:${gp.port},${new URL(provider.url).host},${
+      new URL(telegram.url).host
+    },127.0.0.1`,
     gp.flags.join(" "),
   );
   assert.ok(gp.flags.some((f) => f.includes("TELEGRAM_BOT_TOKEN")), gp.flags.join(" "));

@@ -112,79 +112,98 @@ ${TARGET_USAGE}`,
       console.log(this.usage);
       return 0;
     }
-    const state = { session: (values.session as string | undefined) ?? MAIN_SESSION_KEY };
-    const problem = sessionKeyProblem(state.session);
+    const session = (values.session as string | undefined) ?? MAIN_SESSION_KEY;
+    const problem = sessionKeyProblem(session);
     if (problem) throw new UsageError(problem);
     const client = await connectTarget(values as TargetFlags, env, {
       clientId: "cli",
       mode: "cli",
     });
-    const interactive = Deno.stdin.isTerminal();
-    let running = false;
-    const onSigint = () => {
-      if (running) client.request("chat.abort", { sessionKey: state.session }).catch(() => {});
-      else Deno.exit(130);
-    };
-    if (interactive) Deno.addSignalListener("SIGINT", onSigint);
-    // deno-lint-ignore no-explicit-any
-    const server = (client.hello as any).server;
-    console.log(
-      `connected to gatehouse ${
-        server?.version ?? ""
-      }; session ${state.session}. /help for commands`,
-    );
-    const input = lines();
-    // A tool call of this session waiting for approval is asked about inline, on the next line.
-    const offApprovals = client.onEvent((e) => {
-      if (e.event !== "exec.approval.requested" || e.payload.sessionKey !== state.session) return;
-      void askApproval(client, e.payload as unknown as ApprovalRequest, input);
-    });
-    try {
-      const prompt = () => interactive && write("you> ");
-      prompt();
-      for await (const line of input) {
-        if (!line.trim()) {
-          prompt();
-          continue;
-        }
-        // `/model` and `/status` are answered by the gateway (as on every channel), so they are
-        // sent as messages; the others act on this terminal's own state.
-        if (line.startsWith("/") && !/^\/(models?|status|stop)(\s|$)/.test(line)) {
-          if (!(await slash(client, line, state))) break;
-          prompt();
-          continue;
-        }
-        running = true;
-        write("agent> ");
-        try {
-          let streamed = false;
-          const r = await sendAndWait(client, { sessionKey: state.session, message: line }, {
-            onDelta: (text) => {
-              streamed = true;
-              write(text);
-            },
-            onStatus: (s, text) => write(`\n${statusLine(s)}\nagent> ${text}`),
-            onTool: (d) => {
-              const shown = toolLine(d);
-              if (shown) write(`\n${shown}\n`);
-            },
-          });
-          // Answers the gateway gives at once (`/model`) come whole, with no deltas.
-          if (r.state === "final") write(streamed ? "\n" : `${r.text}\n`);
-          else write(`\n[${r.state}: ${r.error?.message ?? "no reply"}]\n`);
-        } catch (err) {
-          if (err instanceof ClientError && err.code === "CLOSED") throw err;
-          write(`\n[error: ${(err as Error).message}]\n`);
-        } finally {
-          running = false;
-        }
-        prompt();
-      }
-      return 0;
-    } finally {
-      offApprovals();
-      if (interactive) Deno.removeSignalListener("SIGINT", onSigint);
-      await client.close();
-    }
+    return await runChat(client, { session });
   },
 };
+
+/** Options of {@linkcode runChat}. */
+export interface ChatOptions {
+  /** The session to chat in (`/new` and `/session` change it). */
+  session: string;
+  /**
+   * Handle Ctrl-C on a terminal: stop the running reply, or quit when none runs. The tunnel turns
+   * it off, since Ctrl-C also reaches its ssh and ends the tunnel. @default true
+   */
+  handleCtrlC?: boolean;
+}
+
+/**
+ * The line chat over a connected client, until /quit or the end of stdin; closes the client.
+ * Returns the exit code. Used by `gatehouse chat` and `gatehouse tunnel`.
+ */
+export async function runChat(client: GatewayClient, options: ChatOptions): Promise<number> {
+  const state = { session: options.session };
+  const interactive = Deno.stdin.isTerminal();
+  const handleCtrlC = interactive && (options.handleCtrlC ?? true);
+  let running = false;
+  const onSigint = () => {
+    if (running) client.request("chat.abort", { sessionKey: state.session }).catch(() => {});
+    else Deno.exit(130);
+  };
+  if (handleCtrlC) Deno.addSignalListener("SIGINT", onSigint);
+  // deno-lint-ignore no-explicit-any
+  const server = (client.hello as any).server;
+  console.log(
+    `connected to gatehouse ${server?.version ?? ""}; session ${state.session}. /help for commands`,
+  );
+  const input = lines();
+  // A tool call of this session waiting for approval is asked about inline, on the next line.
+  const offApprovals = client.onEvent((e) => {
+    if (e.event !== "exec.approval.requested" || e.payload.sessionKey !== state.session) return;
+    void askApproval(client, e.payload as unknown as ApprovalRequest, input);
+  });
+  try {
+    const prompt = () => interactive && write("you> ");
+    prompt();
+    for await (const line of input) {
+      if (!line.trim()) {
+        prompt();
+        continue;
+      }
+      // `/model` and `/status` are answered by the gateway (as on every channel), so they are
+      // sent as messages; the others act on this terminal's own state.
+      if (line.startsWith("/") && !/^\/(models?|status|stop)(\s|$)/.test(line)) {
+        if (!(await slash(client, line, state))) break;
+        prompt();
+        continue;
+      }
+      running = true;
+      write("agent> ");
+      try {
+        let streamed = false;
+        const r = await sendAndWait(client, { sessionKey: state.session, message: line }, {
+          onDelta: (text) => {
+            streamed = true;
+            write(text);
+          },
+          onStatus: (s, text) => write(`\n${statusLine(s)}\nagent> ${text}`),
+          onTool: (d) => {
+            const shown = toolLine(d);
+            if (shown) write(`\n${shown}\n`);
+          },
+        });
+        // Answers the gateway gives at once (`/model`) come whole, with no deltas.
+        if (r.state === "final") write(streamed ? "\n" : `${r.text}\n`);
+        else write(`\n[${r.state}: ${r.error?.message ?? "no reply"}]\n`);
+      } catch (err) {
+        if (err instanceof ClientError && err.code === "CLOSED") throw err;
+        write(`\n[error: ${(err as Error).message}]\n`);
+      } finally {
+        running = false;
+      }
+      prompt();
+    }
+    return 0;
+  } finally {
+    offApprovals();
+    if (handleCtrlC) Deno.removeSignalListener("SIGINT", onSigint);
+    await client.close();
+  }
+}

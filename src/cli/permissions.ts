@@ -1,6 +1,6 @@
 /** `gatehouse permissions`: the least `--allow-*` flags the config needs. */
 import { loadConfig } from "../config/mod.ts";
-import { gatewayNeeds, type Need, needFlag, toFlags } from "../permissions/mod.ts";
+import { binaryNeeds, type Need, needFlag, toFlags } from "../permissions/mod.ts";
 import { type Command, parse, UsageError } from "./command.ts";
 
 /**
@@ -31,7 +31,9 @@ export const permissions: Command = {
 
 Prints the least set of deno run flags for the config, on one line, so that
   deno run $(gatehouse permissions) main.ts start
-grants exactly what the gateway needs and nothing else.
+grants exactly what the gateway needs and nothing else, plus what the client commands need:
+127.0.0.1 on any port (--url through an SSH forward) and the ssh on PATH (gatehouse tunnel).
+\`gatehouse start\` drops those two before the gateway serves anything.
   --format flags       the flags on one line (default)
   --format deno-json   the same grants as a deno.json permission set (run with -P=gateway)
   --format compile     the deno compile command that bakes these flags into the binary
@@ -49,7 +51,7 @@ grants exactly what the gateway needs and nothing else.
       return 0;
     }
     const loaded = await loadConfig({ path: values.config as string | undefined, env });
-    const needs = gatewayNeeds(loaded, { pathEnv: env("PATH") });
+    const needs = binaryNeeds(loaded, { pathEnv: env("PATH") });
     const format = (values.format as string | undefined) ?? "flags";
     if (!["flags", "deno-json", "compile"].includes(format)) {
       throw new UsageError(`--format ${format}: use flags, deno-json or compile`);

@@ -2,6 +2,7 @@
 import { loadConfig } from "../config/mod.ts";
 import { startGateway } from "../gateway/server.ts";
 import { createLogger } from "../kernel/mod.ts";
+import { dropClientGrants } from "../permissions/mod.ts";
 import { type Command, parse } from "./command.ts";
 
 export const start: Command = {
@@ -24,6 +25,9 @@ turns finish within gateway.shutdown_grace_seconds, aborts the rest with a note,
       format: loaded.config.log.format,
     });
     for (const w of loaded.warnings) logger.warn(`config: ${w}`);
+    // The binary's flags include the client commands' grants (loopback on any port, ssh for
+    // `gatehouse tunnel`): the gateway drops them before it serves anything.
+    dropClientGrants(loaded, { pathEnv: env("PATH") });
     const gateway = await startGateway({ loaded, logger, env });
     const stopped = new Promise<string>((resolve) => {
       const signals: Deno.Signal[] = Deno.build.os === "windows"

@@ -1,13 +1,15 @@
 /**
  * Which gateway a CLI command talks to and with what token. The token never comes from a URL or a
  * command-line argument (both are visible to other users in `ps`): `--token-file`, then
- * `GATEHOUSE_TOKEN`, then the local gateway's own token file.
+ * `GATEHOUSE_TOKEN`, then the local gateway's own token file; for a gateway given by `--url` (a
+ * remote one, through an SSH forward) the last resort is a prompt on the terminal.
  */
 import { type EnvReader, loadConfig, type LoadedConfig } from "../config/mod.ts";
 import { bindHost, isLoopback } from "../gateway/bind.ts";
 import { readTokenFile } from "../gateway/token.ts";
 import { GatehouseError } from "../kernel/mod.ts";
 import { ClientError, type ConnectOptions, GatewayClient } from "./client.ts";
+import { promptToken } from "./token_prompt.ts";
 
 /** Flags shared by every command that talks to a gateway. */
 export interface TargetFlags {
@@ -26,7 +28,8 @@ export const TARGET_OPTIONS = {
 /** Usage lines for the shared flags. */
 export const TARGET_USAGE =
   `  --url ws://HOST:PORT/ws   gateway to talk to (default: the local one from the config)
-  --token-file FILE         read the gateway token from FILE (or set GATEHOUSE_TOKEN)
+  --token-file FILE         read the gateway token from FILE (or set GATEHOUSE_TOKEN; with --url
+                            and neither, it is asked for on the terminal, without echo)
   --config FILE             config file (default: $GATEHOUSE_HOME/config.toml)`;
 
 /** Resolves the URL and token for a command. */
@@ -42,19 +45,15 @@ export async function resolveTarget(
     flags.url ?? `ws://${host.includes(":") ? `[${host}]` : host}:${gw.port}/ws`,
   );
   if (flags["token-file"]) {
-    try {
-      return { url, token: await readTokenFile(flags["token-file"]), loaded };
-    } catch (err) {
-      throw new GatehouseError(
-        "INVALID_REQUEST",
-        `cannot read --token-file ${flags["token-file"]}: ${(err as Error).message}`,
-      );
-    }
+    return { url, token: await readTokenFlag(flags["token-file"], loaded.home), loaded };
   }
   const fromEnv = env("GATEHOUSE_TOKEN") ??
     (gw.auth.token_env ? env(gw.auth.token_env) : undefined);
-  if (fromEnv) return { url, token: fromEnv.trim(), loaded };
-  if (isLoopback(new URL(url).hostname) && !flags.url) {
+  if (fromEnv?.trim()) return { url, token: fromEnv.trim(), loaded };
+  // A gateway given by --url is another one (often a remote one through a tunnel): the local token
+  // file is not its token, so the last resort is asking (or saying how to give it).
+  if (flags.url) return { url, token: await promptToken(url), loaded };
+  if (isLoopback(new URL(url).hostname)) {
     try {
       return { url, token: await readTokenFile(loaded.tokenPath), loaded };
     } catch {
@@ -62,6 +61,34 @@ export async function resolveTarget(
     }
   }
   return { url, loaded };
+}
+
+/**
+ * The token of a gateway reached through a tunnel: `--token-file`, then `GATEHOUSE_TOKEN`, then
+ * typed on the terminal. `home` is the Gatehouse home, named when the file may not be read.
+ */
+export async function remoteToken(
+  flags: { "token-file"?: string },
+  env: EnvReader,
+  options: { url: string; home?: string },
+): Promise<string> {
+  if (flags["token-file"]) return await readTokenFlag(flags["token-file"], options.home);
+  const fromEnv = env("GATEHOUSE_TOKEN")?.trim();
+  return fromEnv || await promptToken(options.url);
+}
+
+/** Reads the file given by `--token-file`, with a message that says how to fix a failure. */
+async function readTokenFlag(path: string, home?: string): Promise<string> {
+  try {
+    return await readTokenFile(path);
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotCapable
+      ? `this process may read only the paths \`gatehouse permissions\` grants${
+        home ? ` (the home ${home})` : ""
+      }: keep the file there, or set GATEHOUSE_TOKEN`
+      : (err as Error).message;
+    throw new GatehouseError("INVALID_REQUEST", `cannot read --token-file ${path}: ${why}`);
+  }
 }
 
 function normaliseUrl(raw: string): string {
@@ -82,10 +109,12 @@ function normaliseUrl(raw: string): string {
       `--url must start with ws:// or wss:// (got ${u.protocol})`,
     );
   }
-  if (u.search || u.username || u.password) {
+  // A token in the URL (`?token=`, `user:pass@`, or the `#token=` of the browser page's link)
+  // would be visible to other users in `ps` and land in shell history and logs.
+  if (u.search || u.username || u.password || u.hash) {
     throw new GatehouseError(
       "INVALID_REQUEST",
-      "--url must not carry credentials or a query string (they show up in ps and logs): use --token-file or GATEHOUSE_TOKEN",
+      "--url must not carry credentials, a query string or a fragment (they show up in ps and logs): use --token-file or GATEHOUSE_TOKEN",
     );
   }
   if (u.pathname === "/" || u.pathname === "") u.pathname = "/ws";

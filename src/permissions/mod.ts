@@ -15,3 +15,11 @@ export {
   toFlags,
 } from "./needs.ts";
 export { reachableTools, type ToolNeed, toolNeeds } from "./tool_needs.ts";
+export {
+  binaryNeeds,
+  clientNeeds,
+  dropClientGrants,
+  SSH_PROGRAM,
+  sshOnPath,
+  TUNNEL_HOST,
+} from "./client_needs.ts";

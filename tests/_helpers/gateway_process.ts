@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../../src/config/mod.ts";
-import { gatewayNeeds, toFlags } from "../../src/permissions/mod.ts";
+import { binaryNeeds, toFlags } from "../../src/permissions/mod.ts";
 
 /** The repository root (where main.ts is). */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -21,7 +21,7 @@ export function freePort(): number {
 export async function flagsFor(configPath: string, home: string): Promise<string[]> {
   const env = (n: string) => (n === "GATEHOUSE_HOME" ? home : Deno.env.get(n));
   return toFlags(
-    gatewayNeeds(await loadConfig({ path: configPath, env }), { pathEnv: Deno.env.get("PATH") }),
+    binaryNeeds(await loadConfig({ path: configPath, env }), { pathEnv: Deno.env.get("PATH") }),
   );
 }
 
