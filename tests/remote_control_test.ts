@@ -83,6 +83,19 @@ Deno.test("a remote token comes from --token-file, then GATEHOUSE_TOKEN", async 
       const local = await resolveTarget({}, (n) => (n === "GATEHOUSE_HOME" ? home : undefined));
       assert.equal(local.token, "the-local-token");
     });
+    await t.step("with --url alone, no local config is read (a laptop needs none)", async () => {
+      await Deno.writeTextFile(`${home}/config.toml`, "this is [not toml");
+      const homeEnv = (n: string) =>
+        n === "GATEHOUSE_HOME" ? home : n === "GATEHOUSE_TOKEN" ? "remote" : undefined;
+      const r = await resolveTarget({ url: "ws://127.0.0.1:28789" }, homeEnv);
+      assert.deepEqual([r.url, r.token, r.loaded], [
+        "ws://127.0.0.1:28789/ws",
+        "remote",
+        undefined,
+      ]);
+      await assert.rejects(resolveTarget({}, homeEnv), /fix the TOML syntax/);
+      await Deno.remove(`${home}/config.toml`);
+    });
     await t.step("an empty file is refused with the fix", async () => {
       await Deno.writeTextFile(file, "\n");
       await assert.rejects(

@@ -175,6 +175,15 @@ Deno.test({
         assert.equal(status.code, 0, status.stderr);
         assert.equal(JSON.parse(status.stdout).model, "fake/e2e-model");
 
+        const outside = `${sshd.dir}/vps.token`;
+        await Deno.copyFile(tokenFile, outside);
+        const notGranted = await pc.cli(["sessions", "--url", url, "--token-file", outside]);
+        assert.equal(notGranted.code, 1);
+        assert.match(
+          notGranted.stderr,
+          /cannot read --token-file \S+: this process may not read it: keep the file in the Gatehouse home \(\S+\), set GATEHOUSE_TOKEN, or leave both out on a terminal to be asked/,
+        );
+
         const noToken = await pc.cli(["sessions", "--url", url]);
         assert.equal(noToken.code, 1);
         assert.match(

@@ -4,7 +4,7 @@
  * `GATEHOUSE_TOKEN`, then the local gateway's own token file; for a gateway given by `--url` (a
  * remote one, through an SSH forward) the last resort is a prompt on the terminal.
  */
-import { type EnvReader, loadConfig, type LoadedConfig } from "../config/mod.ts";
+import { type EnvReader, loadConfig, type LoadedConfig, resolveHome } from "../config/mod.ts";
 import { bindHost, isLoopback } from "../gateway/bind.ts";
 import { readTokenFile } from "../gateway/token.ts";
 import { GatehouseError } from "../kernel/mod.ts";
@@ -32,11 +32,19 @@ export const TARGET_USAGE =
                             and neither, it is asked for on the terminal, without echo)
   --config FILE             config file (default: $GATEHOUSE_HOME/config.toml)`;
 
-/** Resolves the URL and token for a command. */
+/**
+ * Resolves the URL and token for a command. A gateway given by `--url` alone needs nothing from
+ * the local config, so none is read (`loaded` is then unset): a laptop with no config, or a binary
+ * whose flags do not reach it, can still talk to a remote gateway.
+ */
 export async function resolveTarget(
   flags: TargetFlags,
   env: EnvReader,
-): Promise<{ url: string; token?: string; loaded: LoadedConfig }> {
+): Promise<{ url: string; token?: string; loaded?: LoadedConfig }> {
+  if (flags.url && !flags.config) {
+    const url = normaliseUrl(flags.url);
+    return { url, token: await remoteToken(flags, env, { url, home: homeOf(env) }) };
+  }
   const loaded = await loadConfig({ path: flags.config, env });
   const gw = loaded.config.gateway;
   let host = bindHost(gw.bind);
@@ -77,16 +85,30 @@ export async function remoteToken(
   return fromEnv || await promptToken(options.url);
 }
 
+/** The Gatehouse home, or undefined when it cannot be told (for messages only). */
+export function homeOf(env: EnvReader): string | undefined {
+  try {
+    return resolveHome(env);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads the file given by `--token-file`, with a message that says how to fix a failure. */
 async function readTokenFlag(path: string, home?: string): Promise<string> {
   try {
     return await readTokenFile(path);
   } catch (err) {
-    const why = err instanceof Deno.errors.NotCapable
-      ? `this process may read only the paths \`gatehouse permissions\` grants${
-        home ? ` (the home ${home})` : ""
-      }: keep the file there, or set GATEHOUSE_TOKEN`
-      : (err as Error).message;
+    let why = (err as Error).message;
+    if (err instanceof Deno.errors.NotCapable) {
+      // Under the flags `gatehouse permissions` computes, the CLI reads only the Gatehouse home
+      // (and a release binary only its baked-in paths).
+      const homeReadable = home !== undefined &&
+        Deno.permissions.querySync({ name: "read", path: home }).state === "granted";
+      why = `this process may not read it: ${
+        homeReadable ? `keep the file in the Gatehouse home (${home}), ` : ""
+      }set GATEHOUSE_TOKEN, or leave both out on a terminal to be asked`;
+    }
     throw new GatehouseError("INVALID_REQUEST", `cannot read --token-file ${path}: ${why}`);
   }
 }

@@ -1,12 +1,11 @@
 /** `gatehouse tunnel user@host`: an SSH forward to a remote gateway, and the chat through it. */
-import { type EnvReader, resolveHome } from "../config/mod.ts";
 import { MAIN_SESSION_KEY, sessionKeyProblem } from "../kernel/mod.ts";
 import { TUNNEL_HOST } from "../permissions/mod.ts";
 import { runChat } from "./chat.ts";
 import { ClientError, GatewayClient } from "./client.ts";
 import { type Command, parse, UsageError } from "./command.ts";
 import { SshTunnel } from "./ssh_tunnel.ts";
-import { remoteToken } from "./target.ts";
+import { homeOf, remoteToken } from "./target.ts";
 
 /** How long the tunnel may take to come up; longer on a terminal, where ssh may ask things. */
 const WAIT_MS = { batch: 15_000, terminal: 120_000 };
@@ -25,14 +24,6 @@ function freeLocalPort(): number {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
-}
-
-function homeOrUndefined(env: EnvReader): string | undefined {
-  try {
-    return resolveHome(env);
-  } catch {
-    return undefined;
-  }
 }
 
 export const tunnel: Command = {
@@ -88,7 +79,7 @@ a running reply and stay, type /stop.
     // The token first: a missing one should not cost an SSH connection.
     const token = await remoteToken(values as { "token-file"?: string }, env, {
       url: `the gateway on ${destination} (port ${remotePort})`,
-      home: homeOrUndefined(env),
+      home: homeOf(env),
     });
     const localPort = port(values["local-port"] as string | undefined, "--local-port", 0) ||
       freeLocalPort();
