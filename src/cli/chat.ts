@@ -2,12 +2,14 @@
 import { type ApprovalRequest, MAIN_SESSION_KEY, sessionKeyProblem } from "../kernel/mod.ts";
 import { ClientError, type GatewayClient, sendAndWait } from "./client.ts";
 import { type Command, parse, UsageError } from "./command.ts";
+import { LineRouter } from "./line_router.ts";
 import { statusLine, toolLine } from "./run_lines.ts";
 import { sessionTable } from "./sessions.ts";
 import { connectTarget, TARGET_OPTIONS, TARGET_USAGE, type TargetFlags } from "./target.ts";
 
 const HELP = `commands: /new (fresh session)  /reset (clear this session)  /sessions  /session KEY
-          /status  /model [provider/model | default]  /help  /quit   (Ctrl-C stops a running reply)`;
+          /status  /model [provider/model | default]  /help  /quit
+          /stop or Ctrl-C stops a running reply`;
 
 const encoder = new TextEncoder();
 const write = (s: string) => Deno.stdout.writeSync(encoder.encode(s));
@@ -78,13 +80,13 @@ async function slash(
 async function askApproval(
   client: GatewayClient,
   request: ApprovalRequest,
-  input: AsyncGenerator<string>,
+  input: LineRouter,
 ): Promise<void> {
   write(
     `\n[approval needed] ${request.tool}: ${request.summary}\n` +
       "allow? y = once, a = always, n = deny: ",
   );
-  const answer = (await input.next()).value?.trim().toLowerCase() ?? "n";
+  const answer = (await input.answer())?.trim().toLowerCase() ?? "n";
   const decision = answer === "y" || answer === "yes"
     ? "allow-once"
     : answer === "a" || answer === "always"
@@ -153,7 +155,8 @@ export async function runChat(client: GatewayClient, options: ChatOptions): Prom
   console.log(
     `connected to gatehouse ${server?.version ?? ""}; session ${state.session}. /help for commands`,
   );
-  const input = lines();
+  const input = new LineRouter(lines());
+  input.onStop = () => client.request("chat.abort", { sessionKey: state.session }).catch(() => {});
   // A tool call of this session waiting for approval is asked about inline, on the next line.
   const offApprovals = client.onEvent((e) => {
     if (e.event !== "exec.approval.requested" || e.payload.sessionKey !== state.session) return;
@@ -162,7 +165,7 @@ export async function runChat(client: GatewayClient, options: ChatOptions): Prom
   try {
     const prompt = () => interactive && write("you> ");
     prompt();
-    for await (const line of input) {
+    for (let line = await input.next(); line !== undefined; line = await input.next()) {
       if (!line.trim()) {
         prompt();
         continue;
@@ -174,7 +177,7 @@ export async function runChat(client: GatewayClient, options: ChatOptions): Prom
         prompt();
         continue;
       }
-      running = true;
+      running = input.running = true;
       write("agent> ");
       try {
         let streamed = false;
@@ -196,7 +199,7 @@ export async function runChat(client: GatewayClient, options: ChatOptions): Prom
         if (err instanceof ClientError && err.code === "CLOSED") throw err;
         write(`\n[error: ${(err as Error).message}]\n`);
       } finally {
-        running = false;
+        running = input.running = false;
       }
       prompt();
     }
