@@ -18,7 +18,7 @@ import {
 import { type DropReason, type LaneItem, LaneScheduler, type SubmitOutcome } from "../lanes/mod.ts";
 import { answerEntries } from "./answers.ts";
 import type { CommandHandler } from "./commands.ts";
-import { runTurn, type TurnDeps } from "./turn.ts";
+import { runTurn, type TurnDeps, type TurnSettings } from "./turn.ts";
 
 /** A message offered to the gateway by a channel. */
 export interface SendInput {
@@ -68,8 +68,11 @@ export class ChatService {
   #commands: CommandHandler | undefined;
   #replies: Replies | undefined;
   #accepting = true;
+  /** What each new turn runs with; replaced whole by `configure`, so a running turn keeps its own. */
+  #turn: TurnDeps;
 
   constructor(options: ChatServiceOptions) {
+    this.#turn = options;
     this.#store = options.store;
     this.#events = options.events;
     this.#log = options.logger;
@@ -84,10 +87,16 @@ export class ChatService {
       timeoutMs: options.lanes.timeoutMs,
       queueCap: options.lanes.queueCap,
       debounceMs: options.lanes.debounceMs,
-      run: (batch, ctx) => runTurn(options, batch, ctx),
+      run: (batch, ctx) => runTurn(this.#turn, batch, ctx),
       onDrop: (key, item, reason) => this.#dropped(key, item, reason),
       onAbandon: (key, items, reason) => this.#abandoned(key, items, reason),
     });
+  }
+
+  /** New agent settings and queue mode for the turns and messages from now on (config reload). */
+  configure(update: { settings: TurnSettings; defaultMode: QueueMode }): void {
+    this.#turn = { ...this.#turn, settings: update.settings };
+    this.#defaultMode = update.defaultMode;
   }
 
   /** Records the message, then hands it to its lane. Resolves once it is durable. */
@@ -253,13 +262,18 @@ export class ChatService {
       () => this.#replies?.queued(),
       (err) => this.#log.error("could not record an abandoned turn", { error: String(err) }),
     );
+    const ids = { runId: runIds[0], ...(runIds.length > 1 ? { runIds } : {}), sessionKey };
     this.#events.publish("chat", {
-      runId: runIds[0],
-      ...(runIds.length > 1 ? { runIds } : {}),
-      sessionKey,
+      ...ids,
       state: error.code === "ABORTED" ? "aborted" : "error",
       source: items[0]?.payload.source,
       error: { code: error.code, message },
+    });
+    // The run itself will publish nothing more, so its lifecycle ends here.
+    this.#events.publish("agent", {
+      ...ids,
+      stream: "lifecycle",
+      data: { phase: "error", abandoned: true, error: { code: error.code, message } },
     });
   }
 

@@ -46,7 +46,9 @@ export async function callModel(o: ModelCallOptions): Promise<ModelReply> {
       stopReason: "end",
     };
     for await (
-      const ev of choice.provider.stream({ ...o.request, model: choice.model }, o.signal)
+      const ev of choice.provider.stream({ ...o.request, model: choice.model }, o.signal, {
+        log: o.log,
+      })
     ) {
       if (!o.isCurrent()) break;
       switch (ev.type) {

@@ -12,6 +12,7 @@ import {
   type Logger,
   type Outbox,
   type OutboxEntry,
+  Tally,
   type TimerId,
 } from "../kernel/mod.ts";
 
@@ -31,6 +32,11 @@ const BASE_BACKOFF_MS = 1_000;
 
 /** Sends what the outbox holds; one per gateway. */
 export class DeliveryWorker {
+  /**
+   * Outbox messages by channel and result (`/metrics`): `sent` once all its chunks are delivered,
+   * `retry` for each failed attempt that will be retried, `dropped` when it is given up.
+   */
+  readonly deliveries = new Tally(["channel", "result"] as const);
   #o: DeliveryWorkerOptions;
   #running = false;
   #stopping = new AbortController();
@@ -108,11 +114,19 @@ export class DeliveryWorker {
   /** Sends the entry's remaining chunks; returns the retry time when it must wait. */
   async #deliver(entry: OutboxEntry): Promise<number | undefined> {
     const { outbox, clock, logger } = this.#o;
-    const log = logger.with({ outbox: entry.id, channel: entry.channel });
+    const log = logger.with({
+      outbox: entry.id,
+      channel: entry.channel,
+      ...(entry.runId ? { runId: entry.runId } : {}),
+      ...(entry.sessionKey ? { sessionKey: entry.sessionKey } : {}),
+    });
+    const count = (result: "sent" | "retry" | "dropped") =>
+      this.deliveries.add({ channel: entry.channel, result });
     const adapter = this.#o.adapters.get(entry.channel);
     if (!adapter) {
       log.warn("outbox message dropped: its channel is not configured");
       await outbox.drop(entry.id);
+      count("dropped");
       return undefined;
     }
     for (let i = entry.sent; i < entry.chunks.length; i++) {
@@ -133,6 +147,7 @@ export class DeliveryWorker {
             reason: err.message,
           });
           await outbox.drop(entry.id);
+          count("dropped");
           return undefined;
         }
         const retryAfter = err instanceof ChannelSendError ? err.options.retryAfterMs : undefined;
@@ -144,10 +159,12 @@ export class DeliveryWorker {
           reason: err instanceof Error ? err.message : String(err),
         });
         await outbox.retryLater(entry.id, at);
+        count("retry");
         return at;
       }
       await outbox.markSent(entry.id, i);
     }
+    count("sent");
     return undefined;
   }
 

@@ -10,6 +10,7 @@ import {
   toFlags,
 } from "../permissions/mod.ts";
 import { type Command, parse } from "./command.ts";
+import { logCheck, metricsChecks, reloadCheck } from "./doctor_ops.ts";
 import { toolChecks } from "./doctor_tools.ts";
 
 type Level = "ok" | "warn" | "fail";
@@ -219,10 +220,12 @@ async function checkProviders(loaded: LoadedConfig, env: EnvReader, out: Check[]
 
 export const doctor: Command = {
   name: "doctor",
-  summary: "check config, permissions, home, store, port and providers",
+  summary: "check config, permissions, home, store, port, metrics, reload and providers",
   usage: `gatehouse doctor [--config FILE]
 
-Prints one line per check (ok / warn / fail) with the fix. Exit 1 if any check fails.`,
+Prints one line per check (ok / warn / fail) with the fix. Exit 1 if any check fails. With a
+gateway running, it also reads its /metrics with the local token and names the config changes
+waiting for a restart.`,
   async run(args, env) {
     const { values } = parse(args, { config: { type: "string" } });
     if (values.help) {
@@ -237,6 +240,8 @@ Prints one line per check (ok / warn / fail) with the fix. Exit 1 if any check f
       await checkHome(loaded, out);
       await checkKv(loaded, out);
       await checkPort(loaded, out);
+      out.push(...await metricsChecks(loaded, env));
+      out.push(logCheck(loaded), reloadCheck(loaded));
       await checkProviders(loaded, env, out);
     }
     const width = Math.max(16, ...out.map((c) => c.what.length));

@@ -35,7 +35,11 @@ ${TARGET_USAGE}`,
         `tools     ${s.tools?.length ? s.tools.join(", ") : "none"}`,
         `usage     ${s.usage.inputTokens} tokens in, ${s.usage.outputTokens} out, over ${s.usage.sessions} sessions`,
         `lanes     ${s.lanes.running} running, ${s.lanes.queued} queued, ${s.lanes.waitingForSlot} waiting for a slot`,
-        `config    ${s.config.found ? s.config.path : "embedded defaults (no config file)"}`,
+        `config    ${s.config.found ? s.config.path : "embedded defaults (no config file)"}${
+          s.config.restartNeeded?.length
+            ? `; restart needed for ${s.config.restartNeeded.join(", ")}`
+            : ""
+        }`,
         `store     ${s.store}`,
       ];
       for (const p of s.providers) {

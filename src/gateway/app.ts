@@ -1,6 +1,8 @@
-/** The Hono app: health and readiness, the WebSocket door, JSON errors for everything else. */
+/** The Hono app: health and readiness, metrics, the WebSocket door, JSON errors for everything else. */
 import { Hono } from "hono";
 import type { Logger } from "../kernel/mod.ts";
+import type { HttpAuthDecision } from "./http_auth.ts";
+import { METRICS_CONTENT_TYPE } from "./metrics.ts";
 
 /** What the HTTP routes need. */
 export interface AppDeps {
@@ -8,6 +10,11 @@ export interface AppDeps {
   upgrade(req: Request, remote: string): Response;
   /** Telegram's webhook route, in webhook mode (its secret header is its auth, not the token). */
   telegramWebhook?: { path: string; handler(req: Request): Promise<Response> };
+  /** `GET /metrics`: the Prometheus text, behind the gateway token. */
+  metrics?: {
+    render(): string;
+    authorize(req: Request, remote: string): Promise<HttpAuthDecision>;
+  };
   logger: Logger;
 }
 
@@ -20,6 +27,19 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: Deno.ServeHandlerInfo
     (c) => deps.isReady() ? c.json({ ready: true }) : c.json({ ready: false }, 503),
   );
   app.get("/ws", (c) => deps.upgrade(c.req.raw, c.env?.remoteAddr?.hostname ?? "unknown"));
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get("/metrics", async (c) => {
+      const verdict = await metrics.authorize(c.req.raw, c.env?.remoteAddr?.hostname ?? "unknown");
+      if (!verdict.allow) {
+        const headers: Record<string, string> = verdict.status === 401
+          ? { "www-authenticate": 'Bearer realm="gatehouse"' }
+          : { "retry-after": String(Math.ceil((verdict.retryAfterMs ?? 0) / 1000)) };
+        return c.json({ error: verdict.reason }, verdict.status, headers);
+      }
+      return c.body(metrics.render(), 200, { "content-type": METRICS_CONTENT_TYPE });
+    });
+  }
   const hook = deps.telegramWebhook;
   if (hook) app.post(hook.path, (c) => hook.handler(c.req.raw));
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));

@@ -3,7 +3,7 @@
  * them together, then serves HTTP and the WebSocket until stopped.
  */
 import { ChatService } from "../agent/chat_service.ts";
-import type { EnvReader, LoadedConfig } from "../config/mod.ts";
+import { type EnvReader, loadConfig, type LoadedConfig } from "../config/mod.ts";
 import {
   type ChannelAdapter,
   type Clock,
@@ -30,9 +30,14 @@ import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
 import { AuthLimiter } from "./auth_limiter.ts";
 import { assertSafeBind, bindHost } from "./bind.ts";
+import { type ConfigWatch, watchConfigFile } from "./config_watch.ts";
 import { CLOSE, type Connection } from "./connection.ts";
 import { EventHub } from "./event_hub.ts";
+import { gatewayMetrics } from "./gateway_metrics.ts";
+import { bearerAuth } from "./http_auth.ts";
+import { liveParts, turnSettings } from "./live_config.ts";
 import { createMethods } from "./methods.ts";
+import { ConfigReloader, type ReloadReport } from "./reload.ts";
 import { ensureTokenFile, TokenSource } from "./token.ts";
 import { allowedOrigins, createUpgrade } from "./ws_upgrade.ts";
 
@@ -46,6 +51,15 @@ export interface StartOptions {
   revokeUnusedPermissions?: boolean;
   /** Channel adapters to serve besides those the config enables (tests use a recording one). */
   channels?: ChannelAdapter[];
+  /**
+   * Reads the config again for a reload, the way it was read at start.
+   * @default the same file through loadConfig (the embedded defaults' path when there was none)
+   */
+  loadConfig?: () => Promise<LoadedConfig>;
+  /** Reload the config when its file is saved. @default true */
+  watchConfig?: boolean;
+  /** Reload the config on SIGHUP (`systemctl reload`; not on Windows). @default true */
+  reloadOnSighup?: boolean;
 }
 
 /** A running gateway. */
@@ -54,6 +68,8 @@ export interface RunningGateway {
   port: number;
   /** `http://host:port` */
   url: string;
+  /** Reads the config again and applies what can be applied live (as SIGHUP does). */
+  reload(): Promise<ReloadReport>;
   /** Stops accepting, lets turns finish within the grace period, closes everything. */
   stop(reason?: string): Promise<void>;
 }
@@ -243,6 +259,13 @@ async function serve(
   };
   const hub = new EventHub();
   const cooldowns = new CooldownBook(clock);
+  const failover = new Failover({
+    models,
+    cooldowns,
+    clock,
+    rounds: config.agent.failover.rounds,
+    maxWaitMs: config.agent.failover.max_wait_seconds * 1000,
+  });
   const catalog = new ModelCatalog({
     primary: config.agent.model,
     fallbacks: config.agent.fallbacks,
@@ -281,13 +304,7 @@ async function serve(
   const chat: ChatService = new ChatService({
     store,
     events: hub,
-    failover: new Failover({
-      models,
-      cooldowns,
-      clock,
-      rounds: config.agent.failover.rounds,
-      maxWaitMs: config.agent.failover.max_wait_seconds * 1000,
-    }),
+    failover,
     tools: tools.runner,
     replies,
     commands: createCommands({
@@ -304,16 +321,7 @@ async function serve(
     }),
     logger,
     clock,
-    settings: {
-      model: config.agent.model,
-      fallbacks: config.agent.fallbacks,
-      systemPrompt: config.agent.system_prompt,
-      contextTokens: config.agent.context_tokens,
-      maxOutputTokens: config.agent.max_output_tokens,
-      thinkingTokens: config.agent.thinking_tokens,
-      maxToolIterations: config.agent.max_tool_iterations,
-      configPath: loaded.path,
-    },
+    settings: turnSettings(loaded),
     lanes: {
       maxConcurrent: config.agent.max_concurrent,
       timeoutMs: config.agent.timeout_seconds * 1000,
@@ -322,6 +330,25 @@ async function serve(
       defaultMode: config.agent.queue.mode,
     },
   });
+
+  const reloader = new ConfigReloader({
+    initial: loaded,
+    load: options.loadConfig ??
+      (() => loadConfig({ path: loaded.found ? loaded.path : undefined, env })),
+    parts: liveParts({
+      registry,
+      disabledProviders,
+      catalog,
+      failover,
+      chat,
+      tools,
+      ...(telegram ? { telegram } : {}),
+      pathEnv: env("PATH"),
+    }),
+    logger,
+  });
+  /** The config in effect for what a reload applies live (models, tools, …). */
+  const live = () => reloader.current.config;
 
   let ready = false;
   const connections = new Set<Connection>();
@@ -332,18 +359,18 @@ async function serve(
     pid: Deno.pid,
     memory: { rssBytes: Deno.memoryUsage().rss },
     connections: connections.size,
-    model: config.agent.model ?? null,
-    fallbacks: config.agent.fallbacks,
+    model: live().agent.model ?? null,
+    fallbacks: live().agent.fallbacks,
     tools: tools.enabled(),
-    providers: registry.ids().map((id) => ({
+    providers: Object.entries(live().providers).map(([id, p]) => ({
       id,
-      kind: config.providers[id].kind,
+      kind: p.kind,
       enabled: !disabledProviders.has(id),
       ...(disabledProviders.has(id) ? { reason: disabledProviders.get(id) } : {}),
     })),
     lanes: { ...chat.lanes.stats(), busiest: chat.lanes.lanes(10) },
     store: /^https?:/.test(loaded.storePath) ? "remote" : loaded.storePath,
-    config: { path: loaded.path, found: loaded.found },
+    config: { path: loaded.path, found: loaded.found, restartNeeded: reloader.restartNeeded() },
   });
   const methods = createMethods({
     chat,
@@ -363,6 +390,21 @@ async function serve(
     lockoutMs: auth.rate_limit.lockout_seconds * 1000,
   });
 
+  const token = async () => tokens ? await tokens.current() : undefined;
+  const metrics = gatewayMetrics({
+    hub,
+    clock,
+    startedAt,
+    version: VERSION,
+    lanes: chat.lanes,
+    providerAttempts: failover.attempts,
+    deliveries: delivery.deliveries,
+    approvalsPending: () => tools.approvals.pending().length,
+    connections: () => connections.size,
+    reloads: reloader.reloads,
+    restartNeeded: () => reloader.restartNeeded(),
+  });
+
   let port = config.gateway.port;
   const upgrade = createUpgrade({
     clock,
@@ -371,18 +413,19 @@ async function serve(
     limiter,
     methods,
     connections,
-    token: async () => tokens ? await tokens.current() : undefined,
+    token,
     version: VERSION,
     maxPayloadBytes: config.gateway.max_payload_bytes,
     tickIntervalMs: config.gateway.tick_interval_ms,
     events: EVENTS,
-    snapshot: () => ({ uptimeMs: clock.now() - startedAt, model: config.agent.model ?? null }),
+    snapshot: () => ({ uptimeMs: clock.now() - startedAt, model: live().agent.model ?? null }),
     origins: () => allowedOrigins(port, config.gateway.allowed_origins),
   });
   const app = createApp({
     isReady: () => ready,
     upgrade,
     logger,
+    metrics: { render: metrics.render, authorize: bearerAuth({ token, limiter, logger }) },
     ...(telegram?.webhook ? { telegramWebhook: telegram.webhook } : {}),
   });
 
@@ -393,6 +436,7 @@ async function serve(
     server = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
   } catch (err) {
     await chat.shutdown(0);
+    metrics.close();
     if (err instanceof Deno.errors.AddrInUse) {
       throw new GatehouseError(
         "UNAVAILABLE",
@@ -428,15 +472,32 @@ async function serve(
   const warming = tools.warm().catch((err) =>
     logger.error("tools could not be built", { error: String(err) })
   );
+  // Reloads: a saved edit of the config file, and SIGHUP (what `systemctl reload` sends).
+  const watch: ConfigWatch | undefined = (options.watchConfig ?? true)
+    ? watchConfigFile({
+      path: loaded.path,
+      onChange: () => void reloader.reload("file"),
+      clock,
+      logger,
+    })
+    : undefined;
+  const onSighup = () => void reloader.reload("SIGHUP");
+  const sighup = (options.reloadOnSighup ?? true) && Deno.build.os !== "windows";
+  if (sighup) Deno.addSignalListener("SIGHUP", onSighup);
 
   let stopping: Promise<void> | undefined;
   return {
     hostname,
     port,
     url: `http://${hostname}:${port}`,
+    reload: () => reloader.reload("request"),
     stop(reason = "shutdown") {
       stopping ??= (async () => {
         ready = false;
+        if (sighup) Deno.removeSignalListener("SIGHUP", onSighup);
+        await watch?.close();
+        await reloader.close();
+        metrics.close();
         clearInterval(tick);
         hub.publish("shutdown", { reason });
         await telegram?.stop();

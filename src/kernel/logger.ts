@@ -39,6 +39,23 @@ function textValue(v: unknown): string {
   return JSON.stringify(v) ?? "undefined";
 }
 
+/**
+ * One JSON object: `ts`, `level` and `msg` first (fields never overwrite them), errors as their
+ * message, and a line that still parses when a field cannot be serialised.
+ */
+function jsonLine(head: LogFields, fields: LogFields): string {
+  const line: LogFields = { ...head };
+  for (const [k, v] of Object.entries(fields)) if (!(k in head) && v !== undefined) line[k] = v;
+  try {
+    return JSON.stringify(
+      line,
+      (_k, v) => v instanceof Error ? v.message : typeof v === "bigint" ? String(v) : v,
+    );
+  } catch {
+    return JSON.stringify({ ...head, fields: "(not serialisable)" });
+  }
+}
+
 /** A logger writing lines to stderr (or `write`). */
 export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
   const min = ORDER[options.level ?? "info"];
@@ -49,7 +66,7 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
     const all = fields ? { ...base, ...fields } : base;
     const ts = new Date().toISOString();
     if (format === "json") {
-      write(JSON.stringify({ ts, level, msg, ...all }));
+      write(jsonLine({ ts, level, msg }, all));
       return;
     }
     let line = `${ts} ${level.toUpperCase().padEnd(5)} ${msg}`;

@@ -3,6 +3,7 @@
  * Contracts and shared types of Gatehouse. Imports nothing from sibling folders.
  */
 export { type Clock, systemClock, type TimerId } from "./clock.ts";
+export { Tally, TALLY_OVERFLOW, type TallyEntry } from "./tally.ts";
 export {
   createLogger,
   type LogFields,
@@ -48,6 +49,7 @@ export {
   ProviderError,
   type ReasoningBlock,
   type StopReason,
+  type StreamOptions,
   type ToolCall,
   type ToolResult,
   type ToolSpec,

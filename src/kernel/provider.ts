@@ -1,4 +1,5 @@
 /** The provider contract: provider-neutral requests and stream events. The agent loop never sees an SDK type. */
+import type { Logger } from "./logger.ts";
 
 /** A tool call the model made. `arguments` is the JSON text as the model wrote it (it may be invalid). */
 export interface ToolCall {
@@ -98,8 +99,21 @@ export interface Provider {
   /** The config id, the `<provider>` in `agent.model = "<provider>/<model>"`. */
   readonly id: string;
   readonly kind: string;
-  /** Streams one completion; aborting `signal` ends the stream with a `ProviderError("aborted")`. */
-  stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelStreamEvent>;
+  /**
+   * Streams one completion; aborting `signal` ends the stream with a `ProviderError("aborted")`.
+   * `options.log` is the turn's logger, so the provider's lines carry its runId and sessionKey.
+   */
+  stream(
+    request: ModelRequest,
+    signal: AbortSignal,
+    options?: StreamOptions,
+  ): AsyncIterable<ModelStreamEvent>;
+}
+
+/** Options of {@linkcode Provider.stream}. */
+export interface StreamOptions {
+  /** Where the call's log lines go. @default the provider's own logger */
+  log?: Logger;
 }
 
 /** Finds the provider for a `<provider>/<model>` reference. */

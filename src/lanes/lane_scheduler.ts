@@ -8,6 +8,7 @@ import {
   GatehouseError,
   type Logger,
   type QueueMode,
+  Tally,
   type TimerId,
 } from "../kernel/mod.ts";
 import { Semaphore } from "./semaphore.ts";
@@ -93,6 +94,8 @@ interface Lane<T> {
 
 /** Serialises runs per key. */
 export class LaneScheduler<T> {
+  /** Items that left a queue without running, by reason (`/metrics`). */
+  readonly drops = new Tally<"reason">(["reason"]);
   #lanes = new Map<string, Lane<T>>();
   #slots: Semaphore;
   #opts: Required<LaneSchedulerOptions<T>>;
@@ -110,6 +113,7 @@ export class LaneScheduler<T> {
       ...options,
     };
     this.#slots = new Semaphore(this.#opts.maxConcurrent);
+    for (const reason of ["queue_full", "aborted"]) this.drops.add({ reason }, 0);
   }
 
   /** Hands an item to its key's lane. */
@@ -132,7 +136,7 @@ export class LaneScheduler<T> {
     }
     lane.queue.push(item);
     while (lane.queue.length > this.#opts.queueCap) {
-      this.#opts.onDrop(key, strip(lane.queue.shift()!), "queue_full");
+      this.#drop(key, strip(lane.queue.shift()!), "queue_full");
     }
     if (item.mode === "interrupt" && active) {
       active.controller.abort(new GatehouseError("ABORTED", "interrupted by a newer message"));
@@ -153,7 +157,7 @@ export class LaneScheduler<T> {
     const dropped = options.clearQueue
       ? [...lane.queue.splice(0), ...(active?.steered.splice(0) ?? [])]
       : [];
-    for (const item of dropped) this.#opts.onDrop(key, strip(item), "aborted");
+    for (const item of dropped) this.#drop(key, strip(item), "aborted");
     if (active && !active.controller.signal.aborted) active.controller.abort(reason);
     if (!active) this.#schedule(lane);
     return { aborted: !!active, dropped: dropped.length };
@@ -223,6 +227,11 @@ export class LaneScheduler<T> {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  #drop(key: string, item: LaneItem<T>, reason: DropReason): void {
+    this.drops.add({ reason });
+    this.#opts.onDrop(key, item, reason);
+  }
+
   #debounce(lane: Lane<T>): void {
     if (lane.debounce !== undefined) this.#opts.clock.clearTimeout(lane.debounce);
     lane.waiting = "debounce";
@@ -286,6 +295,7 @@ export class LaneScheduler<T> {
       active.grace = clock.setTimeout(() => {
         if (active.released) return;
         logger.error("run did not stop after abort; lane freed", {
+          runId: batch[0].id,
           sessionKey: lane.key,
           graceMs: abortGraceMs,
         });
@@ -310,7 +320,9 @@ export class LaneScheduler<T> {
       },
     };
     this.#opts.run(batch, ctx)
-      .catch((err) => logger.error("run failed", { sessionKey: lane.key, error: String(err) }))
+      .catch((err) =>
+        logger.error("run failed", { runId: batch[0].id, sessionKey: lane.key, error: String(err) })
+      )
       .finally(() => this.#finish(lane, active));
   }
 

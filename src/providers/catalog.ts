@@ -34,6 +34,11 @@ export class ModelCatalog {
     this.#o = options;
   }
 
+  /** Takes a new configured chain (config reload). */
+  setChain(primary: string | undefined, fallbacks: string[]): void {
+    this.#o = { ...this.#o, primary, fallbacks };
+  }
+
   /** The configured chain, in order. */
   chain(): string[] {
     const { primary, fallbacks } = this.#o;

@@ -12,6 +12,7 @@ import {
   type ModelResolver,
   type Provider,
   ProviderError,
+  Tally,
 } from "../kernel/mod.ts";
 import type { CooldownBook } from "./cooldown.ts";
 
@@ -66,9 +67,19 @@ const BASE_WAIT_MS = 1000;
 /** Walks model chains; one instance per gateway, shared by every turn. */
 export class Failover {
   #o: FailoverOptions;
+  /**
+   * Every model call by model and result: `ok`, the failure class (`rate_limit`, `timeout`, …),
+   * or `internal` for an error that is not the provider's (`/metrics`).
+   */
+  readonly attempts = new Tally(["model", "result"] as const);
 
   constructor(options: FailoverOptions) {
     this.#o = options;
+  }
+
+  /** Takes new `[agent.failover]` settings for the walks that start from now on (config reload). */
+  configure(settings: Pick<FailoverOptions, "rounds" | "maxWaitMs">): void {
+    this.#o = { ...this.#o, ...settings };
   }
 
   /** The chain for a turn: the session's own model strictly, else the configured primary and fallbacks. */
@@ -92,11 +103,12 @@ export class Failover {
     attempt: (choice: ModelChoice) => Promise<T>,
     hooks: { signal: AbortSignal; onFailover?: (status: FailoverStatus) => void },
   ): Promise<{ value: T; ref: string }> {
-    const { cooldowns } = this.#o;
+    const o = this.#o; // one walk keeps the settings it started with
+    const { cooldowns } = o;
     const unusable: string[] = [];
     const choices: ModelChoice[] = [];
     for (const ref of plan.refs) {
-      const r = this.#o.models.resolve(ref);
+      const r = o.models.resolve(ref);
       if (r.ok) choices.push({ ref, provider: r.provider, model: r.model });
       else unusable.push(r.reason);
     }
@@ -107,19 +119,21 @@ export class Failover {
     const failures: { ref: string; error: ProviderError }[] = [];
     const benched = new Set<string>();
     let calls = 0;
-    for (let round = 0; round < this.#o.rounds; round++) {
+    for (let round = 0; round < o.rounds; round++) {
       const order = this.#order(choices.filter((c) => !benched.has(c.ref)));
       let retryAfterMs = 0;
       for (let i = 0; i < order.length; i++) {
         const choice = order[i];
         hooks.signal.throwIfAborted();
         calls++;
-        const startedAt = this.#o.clock.now();
+        const startedAt = o.clock.now();
         try {
           const value = await attempt(choice);
           cooldowns.succeed(choice.ref, startedAt);
+          this.attempts.add({ model: choice.ref, result: "ok" });
           return { value, ref: choice.ref };
         } catch (err) {
+          this.attempts.add({ model: choice.ref, result: resultOf(err, hooks.signal) });
           if (!(err instanceof ProviderError) || hooks.signal.aborted) throw err;
           // A refused request after earlier failures: the error names them all.
           if (err.kind === "bad_request" && failures.length) {
@@ -138,17 +152,17 @@ export class Failover {
             ...(cooldown ? { cooldownMs: cooldown.ms } : {}),
           };
           const nextInRound = order[i + 1];
-          const again = round + 1 < this.#o.rounds && choices.some((c) => !benched.has(c.ref));
+          const again = round + 1 < o.rounds && choices.some((c) => !benched.has(c.ref));
           if (nextInRound) status.next = nextInRound.ref;
           else if (again) {
             status.next = this.#order(choices.filter((c) => !benched.has(c.ref)))[0].ref;
             status.waitMs = Math.min(
-              this.#o.maxWaitMs,
+              o.maxWaitMs,
               Math.max(retryAfterMs, BASE_WAIT_MS * 2 ** round),
             );
           }
           hooks.onFailover?.(status);
-          if (status.waitMs) await sleep(this.#o.clock, status.waitMs, hooks.signal);
+          if (status.waitMs) await sleep(o.clock, status.waitMs, hooks.signal);
         }
       }
     }
@@ -167,6 +181,12 @@ export class Failover {
     cooling.sort((a, b) => a.until - b.until);
     return [...ready, ...cooling.map((c) => c.choice)];
   }
+}
+
+/** How a failed call counts in `attempts`. */
+function resultOf(err: unknown, signal: AbortSignal): string {
+  if (err instanceof ProviderError) return err.kind;
+  return signal.aborted ? "aborted" : "internal";
 }
 
 /** The error of a chain where every attempt failed. */

@@ -1,6 +1,6 @@
 /** The provider registry: resolves `<provider>/<model>` refs to configured providers, built on first use. */
 import type { ProviderConfig } from "../config/schema.ts";
-import type { ModelRequest, ModelStreamEvent, Provider } from "../kernel/mod.ts";
+import type { ModelRequest, ModelStreamEvent, Provider, StreamOptions } from "../kernel/mod.ts";
 import type { AnthropicProviderDeps } from "./anthropic.ts";
 import type { OpenAIProviderDeps } from "./openai.ts";
 
@@ -53,6 +53,24 @@ export class ProviderRegistry {
     return { ok: true, provider, model };
   }
 
+  /**
+   * Takes a new `[providers]` table (config reload): new ids resolve from now on, removed ones no
+   * longer do, and a changed provider is built afresh on its next resolve. Calls already streaming
+   * finish on the provider they started with. Returns the ids that were added or changed.
+   */
+  update(providers: Record<string, ProviderConfig>): string[] {
+    const next = new Map(Object.entries(providers));
+    const changed: string[] = [];
+    for (const [id, config] of next) {
+      if (JSON.stringify(this.#configs.get(id)) !== JSON.stringify(config)) changed.push(id);
+    }
+    for (const id of this.#providers.keys()) {
+      if (!next.has(id) || changed.includes(id)) this.#providers.delete(id);
+    }
+    this.#configs = next;
+    return changed;
+  }
+
   /** The configured provider ids, in config order. */
   ids(): string[] {
     return [...this.#configs.keys()];
@@ -83,8 +101,12 @@ export class ProviderRegistry {
     return {
       id,
       kind: config.kind,
-      async *stream(request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelStreamEvent> {
-        yield* (await load()).stream(request, signal);
+      async *stream(
+        request: ModelRequest,
+        signal: AbortSignal,
+        options?: StreamOptions,
+      ): AsyncGenerator<ModelStreamEvent> {
+        yield* (await load()).stream(request, signal, options);
       },
     };
   }

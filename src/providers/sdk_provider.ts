@@ -11,6 +11,7 @@ import {
   type ModelStreamEvent,
   type Provider,
   ProviderError,
+  type StreamOptions,
   systemClock,
 } from "../kernel/mod.ts";
 import {
@@ -95,7 +96,11 @@ export function createSdkProvider<C>(
     return attempt;
   }
 
-  function stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelStreamEvent> {
+  function stream(
+    request: ModelRequest,
+    signal: AbortSignal,
+    options: StreamOptions = {},
+  ): AsyncIterable<ModelStreamEvent> {
     let key: string | undefined;
     let sdk: SdkErrorClasses | undefined;
     return guardedStream(signal, {
@@ -103,7 +108,7 @@ export function createSdkProvider<C>(
       clock,
       timeoutSeconds: config.timeout_seconds,
       idleTimeoutSeconds: config.idle_timeout_seconds,
-      log,
+      log: options.log?.with({ provider: id }) ?? log,
       classify: (err, state) => {
         const sent = key === NO_KEY ? undefined : key;
         return classifyFailure(err, state, {

@@ -28,6 +28,11 @@ export class ToolRunner {
     this.#o = options;
   }
 
+  /** Decides with `policy` from the next call on (config reload); calls already gated keep their verdict. */
+  setPolicy(policy: ToolPolicy): void {
+    this.#o = { ...this.#o, policy };
+  }
+
   /** What `origin` may use, with the reasons (`tools.effective`). */
   effective(origin: Origin): ToolDecision[] {
     return this.#o.policy.all(origin);

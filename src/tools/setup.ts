@@ -50,6 +50,13 @@ export interface ToolSetup {
   disabled: ReadonlyMap<string, string>;
   /** Builds the tools now (the gateway calls it right after it is ready). */
   warm(): Promise<void>;
+  /**
+   * Swaps in the policy of a reloaded config. The tools themselves stay as they were built at
+   * start: a tool that was not set up then, or that the start-up config left out and whose Deno
+   * permissions (`missing`: tool → why) this process lacks, stays off. Returns the restart notes:
+   * tools the new config turns on that only a restart can turn on (`tools.exec (permissions)`).
+   */
+  reconfigure(next: LoadedConfig, missing: ReadonlyMap<string, string>): string[];
 }
 
 /**
@@ -89,7 +96,7 @@ export function setupTools(deps: ToolSetupDeps): ToolSetup {
       disabled.set(name, `${name} is off for every conversation by the tools policy`);
     }
   }
-  const policy = new ToolPolicy(cfg, [...BUILTIN_TOOLS], off, deps.isOwner);
+  let policy = new ToolPolicy(cfg, [...BUILTIN_TOOLS], off, deps.isOwner);
   const approvals = new ApprovalBroker({
     kv: deps.kv,
     clock,
@@ -114,7 +121,43 @@ export function setupTools(deps: ToolSetupDeps): ToolSetup {
     warm: async () => {
       await registry();
     },
+    reconfigure(next, missing) {
+      const nextReachable = reachableTools(next);
+      const usable = builtTools(off, pre);
+      const offNow = new Map(off);
+      const notes: string[] = [];
+      for (const { name } of BUILTIN_TOOLS) {
+        if (off.has(name)) continue;
+        let reason: string | undefined;
+        let note: string | undefined;
+        if (!usable.has(name)) {
+          reason = `${name} is off until the gateway restarts: it was not set up at start`;
+          note = `tools.${name}`;
+        } else if (!reachable.has(name) && missing.has(name)) {
+          // Its grants were never asked for; a tool the start-up config used keeps what it has.
+          reason = missing.get(name)!;
+          note = `tools.${name} (permissions)`;
+        }
+        if (reason === undefined) continue;
+        offNow.set(name, reason);
+        if (nextReachable.has(name)) notes.push(note!);
+      }
+      policy = new ToolPolicy(next.config.tools, [...BUILTIN_TOOLS], offNow, deps.isOwner);
+      runner.setPolicy(policy);
+      return notes;
+    },
   };
+}
+
+/** The tools `buildRegistry` builds and leaves on: what a reloaded policy can switch on. */
+function builtTools(off: ReadonlyMap<string, string>, pre: Preconditions): Set<string> {
+  const out = new Set(["time_now", "session_status"]);
+  if (pre.workspace) { for (const name of ["read", "write", "edit", "list"]) out.add(name); }
+  if (pre.workspace && pre.programs.size > 0) out.add("exec");
+  out.add("web_fetch");
+  out.add("message");
+  for (const name of off.keys()) out.delete(name);
+  return out;
 }
 
 /** Builds the tools that are not off. */

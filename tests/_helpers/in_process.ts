@@ -2,7 +2,12 @@
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
 import { type LoadedConfig, parseConfig } from "../../src/config/mod.ts";
 import { type RunningGateway, startGateway } from "../../src/gateway/server.ts";
-import { type ChannelAdapter, type Clock, silentLogger } from "../../src/kernel/mod.ts";
+import {
+  type ChannelAdapter,
+  type Clock,
+  type Logger,
+  silentLogger,
+} from "../../src/kernel/mod.ts";
 import { GatewayClient } from "../../src/cli/client.ts";
 import { FakeOpenAI } from "../_servers/openai.ts";
 import type { FakeAnthropic } from "../_servers/anthropic.ts";
@@ -12,6 +17,8 @@ export interface TestGateway extends AsyncDisposable {
   gateway: RunningGateway;
   fake: FakeOpenAI;
   home: string;
+  /** The config file (written only with `reload`). */
+  configPath: string;
   token: string;
   wsUrl: string;
   /** A connected client (closed on dispose). */
@@ -45,6 +52,13 @@ export async function startTestGateway(
     fake?: FakeOpenAI;
     anthropic?: FakeAnthropic;
     channels?: ChannelAdapter[];
+    /**
+     * Write the config to `<home>/config.toml` and reload it as the real gateway does: when the
+     * file is saved, on SIGHUP and on `gateway.reload()`. @default false (no watch, no SIGHUP)
+     */
+    reload?: boolean;
+    /** @default silentLogger */
+    logger?: Logger;
   } = {},
 ): Promise<TestGateway> {
   const fake = options.fake ?? await FakeOpenAI.start();
@@ -58,11 +72,14 @@ export async function startTestGateway(
     agent: { model: "fake/test-model" },
   };
   const merged = merge(base, parseToml(options.config ?? ""));
-  const { config } = parseConfig(stringifyToml(merged), `${home}/config.toml`);
+  const configPath = `${home}/config.toml`;
+  const text = stringifyToml(merged);
+  const { config } = parseConfig(text, configPath);
+  if (options.reload) await Deno.writeTextFile(configPath, text);
   const loaded: LoadedConfig = {
     config,
     home,
-    path: `${home}/config.toml`,
+    path: configPath,
     found: true,
     warnings: [],
     storePath: ":memory:",
@@ -71,12 +88,19 @@ export async function startTestGateway(
   };
   const gateway = await startGateway({
     loaded,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     // Only PATH (exec looks up its allowlisted programs there); provider keys are never read.
     env: (name) => (name === "PATH" ? Deno.env.get("PATH") : undefined),
     clock: options.clock,
     revokeUnusedPermissions: false,
     channels: options.channels,
+    watchConfig: options.reload ?? false,
+    reloadOnSighup: options.reload ?? false,
+    // What `start` does, without the env: the file as it is now, over the same home.
+    loadConfig: async () => ({
+      ...loaded,
+      ...parseConfig(await Deno.readTextFile(configPath), configPath),
+    }),
   });
   const token = (await Deno.readTextFile(`${home}/token`)).trim();
   const wsUrl = `ws://127.0.0.1:${gateway.port}/ws`;
@@ -85,6 +109,7 @@ export async function startTestGateway(
     gateway,
     fake,
     home,
+    configPath,
     token,
     wsUrl,
     async client(o = {}) {

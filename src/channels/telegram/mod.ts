@@ -18,6 +18,7 @@ import { Drafts } from "./drafts.ts";
 import { GroupContext } from "./groups.ts";
 import { type ChatSink, handleUpdate } from "./inbound.ts";
 import { type MediaOutcome, saveMedia } from "./media.ts";
+import { TELEGRAM_LIVE_KEYS } from "./live_keys.ts";
 import { TelegramPoller } from "./poller.ts";
 import { TelegramSender } from "./send.ts";
 import { registerWebhook, TelegramWebhook, unregisterWebhook, type WebhookApi } from "./webhook.ts";
@@ -49,6 +50,8 @@ export interface TelegramChannel {
   webhook?: { path: string; handler(req: Request): Promise<Response> };
   /** Starts polling (after the gateway is ready); messages go to `chat`. */
   start(chat: ChatSink): void;
+  /** Takes the access settings ({@linkcode TELEGRAM_LIVE_KEYS}) of a reloaded config for the next update. */
+  reconfigure(config: TelegramConfig): void;
   stop(): Promise<void>;
 }
 
@@ -107,10 +110,12 @@ export async function createTelegram(deps: TelegramDeps): Promise<TelegramChanne
   };
 
   let chat: ChatSink | undefined;
+  /** The config each update is handled with; its access keys follow config reloads. */
+  let config = deps.config;
   const handle = (update: Update) => {
     if (!chat) return Promise.reject(new Error("telegram: not started yet; retry"));
     return handleUpdate(update, {
-      config: deps.config,
+      config,
       dmScope: deps.dmScope,
       chat,
       pairing: deps.pairing,
@@ -196,6 +201,11 @@ export async function createTelegram(deps: TelegramDeps): Promise<TelegramChanne
       // A webhook left set (by webhook mode earlier) makes every getUpdates fail with 409.
       unregisterWebhook(webhookApi).catch(() => {}).finally(() => poller.start());
       logger.info("telegram: polling for messages", { dmPolicy: deps.config.dm_policy });
+    },
+    reconfigure(next) {
+      const access: Partial<TelegramConfig> = {};
+      for (const key of TELEGRAM_LIVE_KEYS) Object.assign(access, { [key]: next[key] });
+      config = { ...config, ...access };
     },
     async stop() {
       unlisten?.();
