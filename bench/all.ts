@@ -33,6 +33,8 @@ const SCRIPTS: { name: string; quick: string[] }[] = [
   { name: "ws_idle", quick: ["--runs", "1", "--settle-s", "2"] },
   // No budget in design.md: its figures (completion, added latency) go to results.json only.
   { name: "failover", quick: ["--turns", "200", "--sessions", "10"] },
+  // No budget either: every Telegram message answered once across SIGKILLs (exits 1 otherwise).
+  { name: "telegram_crash", quick: ["--quick"] },
 ];
 
 const only = values.only?.split(",").map((s) => s.trim());
