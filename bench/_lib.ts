@@ -12,6 +12,7 @@ export {
   type BenchGateway,
   type BenchProvider,
   type FakeServer,
+  launchOf,
   readyzOk,
   startFake,
   type StartFakeOptions,

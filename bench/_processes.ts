@@ -2,6 +2,7 @@
  * The processes of a benchmark: the fake provider and the gateway, each its own process, so the
  * CPU and memory of each can be read apart from this client's.
  */
+import { dirname, resolve } from "node:path";
 import { GatewayClient } from "../src/cli/client.ts";
 import { flagsFor, freePort, ROOT } from "../tests/_helpers/gateway_process.ts";
 import { sleep } from "./_stats.ts";
@@ -167,6 +168,16 @@ export function benchConfig(o: BenchConfigOptions = {}): string {
   return lines.join("\n") + "\n";
 }
 
+/**
+ * How to run `entry`: `main.ts` from the repository root, or another program (a bundle) by its
+ * absolute path from its own folder, so nothing of the checkout (deno.json, node_modules) helps.
+ */
+export function launchOf(entry?: string): { entry: string; cwd: string } {
+  if (!entry) return { entry: "main.ts", cwd: ROOT };
+  const path = resolve(entry);
+  return { entry: path, cwd: dirname(path) };
+}
+
 /** Options of {@linkcode startGateway}. */
 export interface StartGatewayOptions {
   /** Flags added before `main.ts` (e.g. `--inspect=127.0.0.1:0` for profiling). @default [] */
@@ -177,6 +188,11 @@ export interface StartGatewayOptions {
   env?: Record<string, string>;
   /** Keep stdout too, in `logs()` (V8's `--trace-gc` writes there). @default false */
   captureStdout?: boolean;
+  /**
+   * The program to run instead of `main.ts`, such as the `deno task bundle` output; it runs from
+   * its own folder, as `GatewayProcess` runs it. @default "main.ts" in the repository root
+   */
+  entry?: string;
 }
 
 /** A gateway process started by the bench. */
@@ -216,17 +232,18 @@ export async function startGateway(
   const configPath = `${home}/config.toml`;
   await Deno.writeTextFile(configPath, `[gateway]\nport = ${port}\n${config}`);
   const flags = await flagsFor(configPath, home);
+  const { entry, cwd } = launchOf(options.entry);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       ...flags,
       ...(options.extraFlags ?? []),
-      "main.ts",
+      entry,
       "start",
       "--config",
       configPath,
     ],
-    cwd: ROOT,
+    cwd,
     env: { GATEHOUSE_HOME: home, NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: options.captureStdout ? "piped" : "null",

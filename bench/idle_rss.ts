@@ -8,7 +8,12 @@
  * breakdown of what each start-up import and open adds (`bench/_rss_probe.ts`, one fresh process,
  * readings after a full GC; the probe's own floor differs a little from the hello server's).
  *
+ * `--entry dist/gatehouse.mjs` measures that program (the `deno task bundle` output) in place of
+ * `main.ts`, run from its own folder under the same flags; the breakdown, which loads the source
+ * modules one by one, is then left out.
+ *
  *   deno run -A bench/idle_rss.ts [--idle-s 30] [--runs 1] [--sample-s 5] [--limit-s 300]
+ *     [--entry dist/gatehouse.mjs]
  */
 import { parseArgs } from "node:util";
 import {
@@ -38,6 +43,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1" },
     "sample-s": { type: "string", default: "5" },
     "limit-s": { type: "string", default: "300" },
+    entry: { type: "string" },
   },
 });
 const idleS = intFlag("idle-s", values["idle-s"]);
@@ -57,7 +63,9 @@ interface Run {
 await using fake = await startFake();
 const out: Run[] = [];
 for (let r = 0; r < runs; r++) {
-  await using gw = await startGateway(benchConfig({ fakeUrl: fake.url }));
+  await using gw = await startGateway(benchConfig({ fakeUrl: fake.url }), {
+    entry: values.entry,
+  });
   const t0 = performance.now();
   const ready = await rssOf(gw.pid);
   const client = await gw.connect();
@@ -124,14 +132,16 @@ async function breakdown(): Promise<[string, number, number][]> {
   const rows = JSON.parse(new TextDecoder().decode(out.stdout)) as [string, number, number][];
   return rows.map(([step, rss, heap]) => [step, mib(rss), mib(heap)]);
 }
-const steps = await breakdown();
+const steps = values.entry ? [] : await breakdown();
 cancelLimit();
 
 const readyMiB = mib(median(out.map((r) => r.readyRss)));
 const idleMiB = mib(median(out.map((r) => r.idleRss)));
 const peakMiB = mib(median(out.map((r) => r.peak)));
 const cpu = round(median(out.map((r) => r.idleCpuPercent)), 2);
-console.log(`gateway RSS (median of ${runs} run(s); idle ${idleS} s)`);
+console.log(
+  `gateway RSS of ${values.entry ?? "main.ts"} (median of ${runs} run(s); idle ${idleS} s)`,
+);
 printTable([
   ["reading", "MiB"],
   ["right after /readyz 200", readyMiB],
@@ -140,16 +150,18 @@ printTable([
   ["idle CPU, % of one core", cpu],
   [`floor: Deno.serve hello, after ${idleS} s`, floorMiB],
 ]);
-console.log(`\nwhere it comes from (bench/_rss_probe.ts: cumulative, after a full GC)`);
-printTable([
-  ["step", "RSS MiB", "+MiB", "V8 heap MiB"],
-  ...steps.map(([step, rss, heap], i) => [
-    step,
-    rss,
-    i === 0 ? "" : round(rss - steps[i - 1][1], 1),
-    heap,
-  ]),
-]);
+if (steps.length) {
+  console.log(`\nwhere it comes from (bench/_rss_probe.ts: cumulative, after a full GC)`);
+  printTable([
+    ["step", "RSS MiB", "+MiB", "V8 heap MiB"],
+    ...steps.map(([step, rss, heap], i) => [
+      step,
+      rss,
+      i === 0 ? "" : round(rss - steps[i - 1][1], 1),
+      heap,
+    ]),
+  ]);
+}
 console.log(
   `samples [s, MiB]: ${
     out.map((r) => r.samples.map(([s, m]) => `${s}:${m}`).join(" ")).join(" | ")
@@ -157,6 +169,7 @@ console.log(
 );
 emitJson({
   bench: "idle_rss",
+  entry: values.entry ?? "main.ts",
   runs,
   idleSeconds: idleS,
   readyMiB,

@@ -11,7 +11,11 @@
  * The gateway also logs its own `startupMs` (from `startGateway()` entry to ready), so the rest
  * (Deno boot, module graph, CLI and config) can be told apart from the gateway's start proper.
  *
+ * `--entry dist/gatehouse.mjs` times that program (the `deno task bundle` output) in place of
+ * `main.ts`, run from its own folder under the same flags.
+ *
  *   deno run -A bench/startup.ts [--runs 7] [--warmup 1] [--poll-ms 2] [--limit-s 180]
+ *     [--entry dist/gatehouse.mjs]
  */
 import { parseArgs } from "node:util";
 import {
@@ -20,6 +24,7 @@ import {
   freePort,
   hardLimit,
   intFlag,
+  launchOf,
   median,
   onHardStop,
   printTable,
@@ -35,8 +40,10 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "1" },
     "poll-ms": { type: "string", default: "2" },
     "limit-s": { type: "string", default: "180" },
+    entry: { type: "string" },
   },
 });
+const launch = launchOf(values.entry);
 const runs = Math.max(1, intFlag("runs", values.runs));
 const warmup = intFlag("warmup", values.warmup);
 const pollMs = intFlag("poll-ms", values["poll-ms"]);
@@ -50,12 +57,17 @@ interface Start {
   inProcessMs?: number;
 }
 
-async function timedStart(args: string[], env: Record<string, string>, port: number) {
+async function timedStart(
+  args: string[],
+  env: Record<string, string>,
+  port: number,
+  cwd = ROOT,
+) {
   const url = `http://127.0.0.1:${port}/readyz`;
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args,
-    cwd: ROOT,
+    cwd,
     env,
     stdin: "null",
     stdout: "null",
@@ -103,7 +115,14 @@ async function gatewayArgs(home: string, port: number): Promise<string[]> {
     configPath,
     `[gateway]\nport = ${port}\n[log]\nlevel = "info"\nformat = "json"\n`,
   );
-  return ["run", ...await flagsFor(configPath, home), "main.ts", "start", "--config", configPath];
+  return [
+    "run",
+    ...await flagsFor(configPath, home),
+    launch.entry,
+    "start",
+    "--config",
+    configPath,
+  ];
 }
 
 async function series(kind: "restart" | "fresh" | "floor"): Promise<Start[]> {
@@ -120,6 +139,7 @@ async function series(kind: "restart" | "fresh" | "floor"): Promise<Start[]> {
       const port = freePort();
       let args: string[];
       let env: Record<string, string> = { NO_COLOR: "1" };
+      let cwd = ROOT;
       if (kind === "floor") {
         args = [
           "run",
@@ -132,8 +152,9 @@ async function series(kind: "restart" | "fresh" | "floor"): Promise<Start[]> {
         const home = kind === "restart" ? shared : await newHome();
         args = await gatewayArgs(home, port);
         env = { ...env, GATEHOUSE_HOME: home };
+        cwd = launch.cwd;
       }
-      const s = await timedStart(args, env, port);
+      const s = await timedStart(args, env, port, cwd);
       if (i >= warmup) out.push(s);
       await sleep(100); // let the previous process's exit settle
     }
@@ -163,7 +184,10 @@ const restart = summary(results.restart);
 const fresh = summary(results.fresh);
 const floor = summary(results.floor);
 
-console.log(`start → first /readyz 200 (${runs} runs after ${warmup} warm-up, poll ${pollMs} ms)`);
+console.log(
+  `start → first /readyz 200 of ${values.entry ?? "main.ts"} ` +
+    `(${runs} runs after ${warmup} warm-up, poll ${pollMs} ms)`,
+);
 printTable([
   ["series", "median ms", "min", "max", "startGateway→ready", "SIGTERM→exit"],
   ...([["restart (budget)", restart], ["fresh home", fresh], ["floor: Deno.serve", floor]] as const)
@@ -178,6 +202,7 @@ printTable([
 ]);
 emitJson({
   bench: "startup",
+  entry: values.entry ?? "main.ts",
   runs,
   warmup,
   pollMs,

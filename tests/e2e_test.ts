@@ -386,7 +386,7 @@ Deno.test("gatehouse permissions prints exactly the grants the config needs", as
       assert.deepEqual(set.env.ignore, ["OPENAI_BASE_URL", "OPENAI_CUSTOM_HEADERS", "OPENAI_LOG"]);
       assert.match(
         await run("compile"),
-        /^deno compile --no-prompt --unstable-kv --allow-net=127\.0\.0\.1:18789,api\.openai\.com,127\.0\.0\.1 .* --output gatehouse main\.ts start$/,
+        /^deno compile --no-prompt --unstable-kv --allow-net=127\.0\.0\.1:18789,api\.openai\.com,127\.0\.0\.1 .* --output gatehouse main\.ts$/,
       );
     });
   } finally {

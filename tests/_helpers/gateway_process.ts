@@ -2,6 +2,7 @@
  * The gateway as a real subprocess under the least-privilege flags that `gatehouse permissions`
  * computes for the test config, and the CLI run the same way.
  */
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../../src/config/mod.ts";
 import { binaryNeeds, toFlags } from "../../src/permissions/mod.ts";
@@ -38,6 +39,7 @@ export class GatewayProcess implements AsyncDisposable {
     readonly port: number,
     flags: string[],
     readonly env: Record<string, string>,
+    readonly launch: { entry: string; cwd: string },
   ) {
     this.flags = flags;
   }
@@ -50,6 +52,12 @@ export class GatewayProcess implements AsyncDisposable {
       home?: string;
       /** Changes the computed flags (to test what happens without a grant). */
       flags?: (computed: string[]) => string[];
+      /**
+       * The program to run instead of `main.ts`, such as a `deno bundle` output. It runs from its
+       * own folder, so nothing of the checkout (deno.json, node_modules) is in reach.
+       * @default "main.ts" in the repository root
+       */
+      entry?: string;
     } = {},
   ): Promise<GatewayProcess> {
     const home = options.home ?? await Deno.makeTempDir({ prefix: "gatehouse-e2e-" });
@@ -62,7 +70,10 @@ export class GatewayProcess implements AsyncDisposable {
     const env = { GATEHOUSE_HOME: home, NO_COLOR: "1", ...options.env };
     const computed = await flagsFor(configPath, home);
     const flags = options.flags ? options.flags(computed) : computed;
-    const gp = new GatewayProcess(home, configPath, port, flags, env);
+    const launch = options.entry
+      ? { entry: resolve(options.entry), cwd: dirname(resolve(options.entry)) }
+      : { entry: "main.ts", cwd: ROOT };
+    const gp = new GatewayProcess(home, configPath, port, flags, env, launch);
     await gp.spawn();
     return gp;
   }
@@ -91,8 +102,8 @@ export class GatewayProcess implements AsyncDisposable {
   async spawn(): Promise<void> {
     this.#stderr = "";
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...this.flags, "main.ts", "start", "--config", this.configPath],
-      cwd: ROOT,
+      args: ["run", ...this.flags, this.launch.entry, "start", "--config", this.configPath],
+      cwd: this.launch.cwd,
       env: this.env,
       stdin: "null",
       stdout: "null",
@@ -138,8 +149,8 @@ export class GatewayProcess implements AsyncDisposable {
     options: { stdin?: string; env?: Record<string, string> } = {},
   ): Promise<{ code: number; stdout: string; stderr: string }> {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...this.flags, "main.ts", ...args],
-      cwd: ROOT,
+      args: ["run", ...this.flags, this.launch.entry, ...args],
+      cwd: this.launch.cwd,
       env: { ...this.env, ...options.env },
       stdin: options.stdin === undefined ? "null" : "piped",
       stdout: "piped",
