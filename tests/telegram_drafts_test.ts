@@ -124,7 +124,7 @@ Deno.test("in groups drafts reply to the message and edit every three seconds; a
   assert.equal(last.text, "abc");
 });
 
-Deno.test("the answer's first chunk replaces the draft; a draft that is gone gets a new message", async () => {
+Deno.test("the answer's first chunk replaces the draft, again on a replay; a draft that is gone gets a new message", async () => {
   using s = await setup();
   s.drafts.accepted("r2", { channel: "telegram", to: "42" });
   s.drafts.onEvent("chat", delta("r2", "partial"));
@@ -137,9 +137,15 @@ Deno.test("the answer's first chunk replaces the draft; a draft that is gone get
   const edit = s.calls.at(-1)!;
   assert.equal(edit.method, "editMessageText");
   assert.equal(edit.other?.parse_mode, "HTML");
-  // The draft is forgotten: a replayed delivery of the same chunk sends anew (at least once).
-  await sender.send({ to: "42", text: "<b>final</b>", index: 0, runId: "r2" }, signal);
-  assert.equal(s.calls.at(-1)!.method, "sendMessage");
+  // A replayed delivery of the same chunk (the process died before it was marked sent) edits
+  // the same message again rather than sending the answer twice.
+  const again = await sender.send(
+    { to: "42", text: "<b>final</b>", index: 0, runId: "r2" },
+    signal,
+  );
+  assert.equal(again.messageId, "100");
+  assert.equal(s.calls.at(-1)!.method, "editMessageText");
+  assert.equal(s.calls.filter((c) => c.method === "sendMessage").length, 1, "only the draft");
 
   using gone = await setup({
     failEdit: () => ({ error_code: 400, description: "Bad Request: message to edit not found" }),
@@ -215,4 +221,28 @@ Deno.test("a run that collected several messages streams into one draft and ends
   const before = s.calls.length;
   await s.clock.advance(60_000);
   assert.equal(s.calls.length, before, "no typing or edits after the end");
+});
+
+Deno.test("a run that starts without an inbound message (replayed after a restart) is followed", async () => {
+  using s = await setup();
+  s.drafts.onEvent("agent", {
+    runId: "replayed",
+    sessionKey: "s",
+    stream: "lifecycle",
+    data: { phase: "start", reply: { channel: "telegram", to: "42" } },
+  });
+  await flush();
+  assert.equal(s.calls.filter((c) => c.method === "sendChatAction").length, 1, "typing");
+  s.drafts.onEvent("chat", delta("replayed", "hi"));
+  await s.clock.advance(10);
+  assert.equal(s.calls.filter((c) => c.method === "sendMessage").length, 1, "a draft");
+  s.drafts.onEvent("agent", {
+    runId: "other",
+    sessionKey: "s",
+    stream: "lifecycle",
+    data: { phase: "start", reply: { channel: "webchat", to: "x" } },
+  });
+  s.drafts.onEvent("chat", delta("other", "not ours"));
+  await s.clock.advance(2_000);
+  assert.ok(s.calls.every((c) => !c.text?.includes("not ours")));
 });

@@ -89,7 +89,9 @@ export async function runTurn(
 
   try {
     const meta = await store.beginTurn(sessionKey, messages);
-    reporter.lifecycle("start");
+    // Chat channels follow their runs from here (typing, drafts), replayed ones included.
+    const replyTo = messages.find((m) => m.reply)?.reply;
+    reporter.lifecycle("start", replyTo ? { reply: replyTo } : {});
     const plan = deps.failover.plan(meta?.model, settings.model, settings.fallbacks);
     if (plan.refs.length === 0) {
       throw new GatehouseError(

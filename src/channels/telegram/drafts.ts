@@ -100,6 +100,13 @@ export class Drafts {
   onEvent(name: string, payload: unknown): void {
     if (name !== "chat" && name !== "agent") return;
     const event = payload as ChatEvent & { stream?: string; data?: Record<string, unknown> };
+    if (name === "agent" && event.stream === "lifecycle" && event.data?.phase === "start") {
+      // A run of a Telegram chat starts: also those replayed after a restart, which no inbound
+      // message announced.
+      const reply = event.data.reply as ReplyTarget | undefined;
+      if (reply?.channel === "telegram") this.accepted(event.runId, reply);
+      return;
+    }
     // A run that collected several messages reports them all in `runIds`; the first one tracked
     // here holds the draft, and the end of the run ends them all.
     const ids = event.runIds ?? [event.runId];

@@ -54,9 +54,13 @@ export class TelegramSender implements ChannelAdapter {
     if (message.index === 0 && message.runId && this.#drafts) {
       const draft = await this.#drafts.take(message.runId);
       if (draft && draft.chat === message.to) {
-        const replaced = await this.#replace(draft, message.text, signal);
+        // The draft stays recorded (it expires by itself): if the process dies before this chunk
+        // is marked sent, the retry edits the same message again ("not modified" counts as done)
+        // instead of sending the answer a second time.
+        if (await this.#replace(draft, message.text, signal)) {
+          return { messageId: String(draft.messageId) };
+        }
         await this.#drafts.forget(message.runId);
-        if (replaced) return { messageId: String(draft.messageId) };
       }
     }
     return await this.#sendNew(message, signal);
