@@ -11,23 +11,11 @@ import type {
   Logger,
 } from "../../kernel/mod.ts";
 import { escapeHtml } from "./format.ts";
+import type { BotApi } from "./bot_api.ts";
 import type { TgCallbackQuery } from "./update.ts";
 
 /** The Bot API calls approvals make. */
-export interface ApprovalApi {
-  sendMessage(
-    chat: string,
-    text: string,
-    other: Record<string, unknown>,
-  ): Promise<{ message_id: number }>;
-  editMessageText(
-    chat: string,
-    messageId: number,
-    text: string,
-    other: Record<string, unknown>,
-  ): Promise<unknown>;
-  answerCallbackQuery(id: string, other: Record<string, unknown>): Promise<unknown>;
-}
+export type ApprovalApi = Pick<BotApi, "sendMessage" | "editMessageText" | "answerCallbackQuery">;
 
 /** Options of {@linkcode TelegramApprovals}. */
 export interface TelegramApprovalsOptions {

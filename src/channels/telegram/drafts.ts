@@ -8,22 +8,10 @@
  */
 import type { ChatEvent, Clock, Logger, ReplyTarget, TimerId } from "../../kernel/mod.ts";
 import { telegramDraftKey } from "../../store/keys.ts";
+import type { BotApi } from "./bot_api.ts";
 
-/** The Bot API calls drafts make (a grammY `Api` fits, through the adapter in mod.ts). */
-export interface DraftApi {
-  sendMessage(
-    chat: string,
-    text: string,
-    other: Record<string, unknown>,
-  ): Promise<{ message_id: number }>;
-  editMessageText(
-    chat: string,
-    messageId: number,
-    text: string,
-    other: Record<string, unknown>,
-  ): Promise<unknown>;
-  sendChatAction(chat: string, action: "typing", other: Record<string, unknown>): Promise<unknown>;
-}
+/** The Bot API calls drafts make. */
+export type DraftApi = Pick<BotApi, "sendMessage" | "editMessageText" | "sendChatAction">;
 
 /** A draft that exists in a chat. */
 export interface DraftRef {

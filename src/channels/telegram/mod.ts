@@ -14,6 +14,7 @@ import type { ApprovalDecision, Clock, DmScope, Logger, Replies } from "../../ke
 import type { EventHub } from "../../gateway/event_hub.ts";
 import type { PairingStore } from "../pairing.ts";
 import { TelegramApprovals } from "./approvals.ts";
+import type { BotApi } from "./bot_api.ts";
 import { Drafts } from "./drafts.ts";
 import { GroupContext } from "./groups.ts";
 import { type ChatSink, handleUpdate } from "./inbound.ts";
@@ -63,35 +64,25 @@ export async function createTelegram(deps: TelegramDeps): Promise<TelegramChanne
   // grammY's typings take AbortSignal from the abort-controller polyfill, which TypeScript does
   // not equate with the platform's; at run time grammy/web uses the platform's own. The options
   // objects are built by this adapter in the Bot API's own field names.
-  const sendMessage = (chat: string, text: string, other: object, signal?: AbortSignal) =>
-    api.sendMessage(chat, text, other as never, signal as never);
-  const editMessageText = (
-    chat: string,
-    id: number,
-    text: string,
-    other: object,
-    signal?: AbortSignal,
-  ) => api.editMessageText(chat, id, text, other as never, signal as never);
-
+  const botApi: BotApi = {
+    sendMessage: (chat, text, other, signal) =>
+      api.sendMessage(chat, text, other as never, signal as never),
+    editMessageText: (chat, id, text, other, signal) =>
+      api.editMessageText(chat, id, text, other as never, signal as never),
+    sendChatAction: (chat, action, other) => api.sendChatAction(chat, action, other as never),
+    answerCallbackQuery: (id, other) => api.answerCallbackQuery(id, other as never),
+  };
   const drafts = new Drafts({
-    api: {
-      sendMessage,
-      editMessageText,
-      sendChatAction: (chat, action, other) => api.sendChatAction(chat, action, other as never),
-    },
+    api: botApi,
     kv: deps.kv,
     clock: deps.clock,
     logger,
     stream: deps.config.stream,
     intervalMs: deps.config.draft_interval_ms,
   });
-  const sender = new TelegramSender({ sendMessage, editMessageText }, drafts);
+  const sender = new TelegramSender(botApi, drafts);
   const approvals = new TelegramApprovals({
-    api: {
-      sendMessage,
-      editMessageText,
-      answerCallbackQuery: (id, other) => api.answerCallbackQuery(id, other as never),
-    },
+    api: botApi,
     owner: () => deps.pairing.owner("telegram"),
     resolve: deps.resolveApproval,
     logger,

@@ -7,27 +7,14 @@
  */
 import { type ChannelAdapter, type ChannelSend, ChannelSendError } from "../../kernel/mod.ts";
 import type { DraftRef } from "./drafts.ts";
+import type { BotApi } from "./bot_api.ts";
 import { htmlToPlainText, renderTelegram } from "./format.ts";
 
 /** The chunk size: under Telegram's 4,096 so a converted chunk always fits. */
 const CHUNK = 4_000;
 
-/** The Bot API calls the sender makes (a grammY `Api` fits, through the adapter in mod.ts). */
-export interface SendApi {
-  sendMessage(
-    chatId: string,
-    text: string,
-    other: Record<string, unknown>,
-    signal?: AbortSignal,
-  ): Promise<{ message_id: number }>;
-  editMessageText(
-    chatId: string,
-    messageId: number,
-    text: string,
-    other: Record<string, unknown>,
-    signal?: AbortSignal,
-  ): Promise<unknown>;
-}
+/** The Bot API calls the sender makes. */
+export type SendApi = Pick<BotApi, "sendMessage" | "editMessageText">;
 
 /** The drafts a run's answer may replace. */
 export interface DraftSource {
