@@ -3,7 +3,8 @@
  * folder, and the bundle runs from there (no deno.json, no node_modules in reach) under the flags
  * `gatehouse permissions` computes, minus `--allow-run`: it answers /readyz, runs a turn over /ws
  * against the fake OpenAI server through the real `openai` SDK (loaded lazily from inside the
- * bundle), reports exec off, and its CLI (`doctor`) works too. CI runs this with `deno task test`.
+ * bundle), serves the browser page from the bundle itself, reports exec off, and its CLI (`doctor`)
+ * works too. CI runs this with `deno task test`.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -65,6 +66,23 @@ Deno.test("the bundle starts under the computed flags, runs a turn and reports e
       await res.body?.cancel();
       assert.equal(res.status, 200);
     });
+
+    await t.step(
+      "the browser page is served from inside the bundle, byte for byte web/",
+      async () => {
+        for (
+          const [path, file] of [["/", "index.html"], ["/app.js", "app.js"], [
+            "/app.css",
+            "app.css",
+          ]]
+        ) {
+          const res = await fetch(`${gp.httpUrl}${path}`);
+          assert.equal(res.status, 200, path);
+          assert.equal(await res.text(), await Deno.readTextFile(join(ROOT, "web", file)), path);
+          assert.match(res.headers.get("content-security-policy") ?? "", /default-src 'self'/);
+        }
+      },
+    );
 
     await t.step("a turn over /ws reaches the fake provider through the openai SDK", async () => {
       const c = await GatewayClient.connect(gp.wsUrl, { token: await gp.token() });

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   approvals: async () => (await import("./approvals.ts")).approvals,
   pairing: async () => (await import("./pairing.ts")).pairing,
   status: async () => (await import("./status.ts")).status,
+  dashboard: async () => (await import("./dashboard.ts")).dashboard,
   tunnel: async () => (await import("./tunnel.ts")).tunnel,
   token: async () => (await import("./token.ts")).token,
   doctor: async () => (await import("./doctor.ts")).doctor,

@@ -1,5 +1,9 @@
-/** The Hono app: health and readiness, metrics, the WebSocket door, JSON errors for everything else. */
+/**
+ * The Hono app: the browser page, health and readiness, metrics, the WebSocket door, JSON errors
+ * for everything else.
+ */
 import { Hono } from "hono";
+import { pageResponse, WEB_ASSETS } from "../channels/webchat/mod.ts";
 import type { Logger } from "../kernel/mod.ts";
 import type { HttpAuthDecision } from "./http_auth.ts";
 import { METRICS_CONTENT_TYPE } from "./metrics.ts";
@@ -21,6 +25,8 @@ export interface AppDeps {
 /** Builds the HTTP app; `c.env` is Deno's serve-handler info (the remote address). */
 export function createApp(deps: AppDeps): Hono<{ Bindings: Deno.ServeHandlerInfo<Deno.NetAddr> }> {
   const app = new Hono<{ Bindings: Deno.ServeHandlerInfo<Deno.NetAddr> }>();
+  // The page holds no secret (its token comes in the URL fragment), so loading it needs none.
+  for (const path of WEB_ASSETS.keys()) app.get(path, (c) => pageResponse(path, c.req.method)!);
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get(
     "/readyz",
