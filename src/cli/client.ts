@@ -2,6 +2,7 @@
 import { VERSION } from "../version.ts";
 
 import { ClientError } from "./client_error.ts";
+import type { DeviceIdentity } from "./device_identity.ts";
 
 export { ClientError } from "./client_error.ts";
 
@@ -20,6 +21,10 @@ export interface ConnectOptions {
   /** @default "cli" */
   mode?: string;
   scopes?: string[];
+  /** Signs the challenge as this device (docs/protocol.md, Devices). */
+  device?: DeviceIdentity;
+  /** The device token this device was given (needs `device`). */
+  deviceToken?: string;
   /** Gives up connecting after this long. @default 10_000 */
   timeoutMs?: number;
 }
@@ -100,19 +105,28 @@ export class GatewayClient {
       const off = client.onEvent((ev) => {
         if (ev.event !== "connect.challenge") return;
         off();
-        client.request("connect", {
-          minProtocol: 4,
-          maxProtocol: 4,
-          client: {
-            id: options.clientId ?? "cli",
-            version: VERSION,
-            platform: Deno.build.os,
-            mode: options.mode ?? "cli",
-          },
-          role: "operator",
-          ...(options.scopes ? { scopes: options.scopes } : {}),
-          auth: options.token ? { token: options.token } : {},
-        }).then((hello) => {
+        const nonce = String(ev.payload.nonce ?? "");
+        (options.device ? options.device.proof(nonce, { scopes: options.scopes }) : Promise.resolve(
+          undefined,
+        )).then((device) =>
+          client.request("connect", {
+            minProtocol: 4,
+            maxProtocol: 4,
+            client: {
+              id: options.clientId ?? "cli",
+              version: VERSION,
+              platform: Deno.build.os,
+              mode: options.mode ?? "cli",
+            },
+            role: "operator",
+            ...(options.scopes ? { scopes: options.scopes } : {}),
+            auth: {
+              ...(options.token ? { token: options.token } : {}),
+              ...(device && options.deviceToken ? { deviceToken: options.deviceToken } : {}),
+            },
+            ...(device ? { device } : {}),
+          })
+        ).then((hello) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);

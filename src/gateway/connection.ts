@@ -4,12 +4,16 @@
  */
 import {
   type Clock,
+  type ErrorCode,
   type ErrorShape,
   GatehouseError,
   type Logger,
   toErrorShape,
 } from "../kernel/mod.ts";
 import type { AuthLimiter } from "./auth_limiter.ts";
+import { admitDevice } from "./device_admission.ts";
+import { type NonceBook, verifyDevice } from "./device_auth.ts";
+import type { DeviceEnd, DeviceStore } from "./devices.ts";
 import type { EventHub, Subscriber } from "./event_hub.ts";
 import type { MethodSpec } from "./methods.ts";
 import {
@@ -40,6 +44,12 @@ export interface ConnectionDeps {
   snapshot(): Record<string, unknown>;
   /** Events whose names `hello-ok.features.events` lists. */
   events: string[];
+  /** Paired devices; a `device` in connect is verified and admitted through it. */
+  devices: DeviceStore;
+  /** Challenge nonces already used by a signed connect. */
+  nonces: NonceBook;
+  /** Whether a peer address is loopback (a new device is paired automatically only from there). */
+  isLocal(source: string): boolean;
 }
 
 /** Close codes used by the gateway. */
@@ -65,6 +75,9 @@ export class Connection implements Subscriber {
   #source: string;
   #nonce = crypto.randomUUID();
   #authed = false;
+  /** Set when the socket is being closed for good: no frame is handled any more. */
+  #ended = false;
+  #deviceId?: string;
   #connecting = false;
   #scopes = new Set<Scope>();
   #seq = 0;
@@ -80,6 +93,21 @@ export class Connection implements Subscriber {
     socket.onmessage = (ev) => this.#message(ev.data);
     socket.onclose = () => this.#closed();
     socket.onerror = () => {};
+  }
+
+  /** The verified device of this connection, if it sent one. */
+  get deviceId(): string | undefined {
+    return this.#deviceId;
+  }
+
+  /** Takes every scope away at once and closes the socket: the device's token ended. */
+  endDevice(reason: DeviceEnd): void {
+    this.#ended = true;
+    this.#authed = false;
+    this.#scopes.clear();
+    this.#deps.hub.remove(this);
+    this.#log.info("device connection closed", { deviceId: this.#deviceId, reason });
+    this.close(CLOSE.policy, reason);
   }
 
   /** Closes the socket with a code and a short reason. */
@@ -139,6 +167,7 @@ export class Connection implements Subscriber {
   }
 
   #message(data: unknown): void {
+    if (this.#ended) return;
     if (typeof data !== "string") {
       this.#fail(
         null,
@@ -286,38 +315,93 @@ export class Connection implements Subscriber {
       return;
     }
     const expected = await this.#deps.token();
+    let gatewayToken = false;
     if (expected !== undefined) {
       const given = p.auth?.token;
-      if (!given || !(await secretsEqual(given, expected))) {
-        const lockout = limiter.fail(this.#source);
-        this.#log.warn("auth failed", { client: p.client.id, lockout: lockout > 0 });
-        this.#fail(
-          id,
-          lockout > 0
-            ? new GatehouseError(
-              "LOCKED_OUT",
-              `wrong token; too many failures from ${this.#source}: retry in ${
-                Math.ceil(lockout / 1000)
-              } s`,
-              {
-                retryable: true,
-                retryAfterMs: lockout,
-              },
-            )
-            : new GatehouseError(
-              given ? "AUTH_FAILED" : "AUTH_REQUIRED",
-              given
-                ? "wrong token: use the token in <home>/token on the gateway host (`gatehouse token` prints it)"
-                : "auth.token is missing: pass the gateway token (`gatehouse token` prints it)",
-            ),
-        );
-        this.close(CLOSE.policy, "auth failed");
-        return;
+      if (given || !p.device) {
+        if (!given || !(await secretsEqual(given, expected))) {
+          this.#authFailed(
+            id,
+            given ? "AUTH_FAILED" : "AUTH_REQUIRED",
+            given
+              ? "wrong token: use the token in <home>/token on the gateway host (`gatehouse token` prints it)"
+              : "auth.token is missing: pass the gateway token (`gatehouse token` prints it)",
+          );
+          return;
+        }
+        gatewayToken = true;
       }
-      limiter.succeed(this.#source);
     }
     // The shared token grants the operator scopes; a client may narrow them, never widen them.
-    const granted = p.scopes ? [...new Set(p.scopes)] : [...SCOPES];
+    let granted: Scope[] = p.scopes ? [...new Set(p.scopes)] : [...SCOPES];
+    let deviceToken: string | undefined;
+    let epoch = 0;
+    if (p.device) {
+      const { devices } = this.#deps;
+      const check = await verifyDevice(p.device, {
+        nonce: this.#nonce,
+        role: p.role,
+        scopes: p.scopes,
+        clock: this.#deps.clock,
+        nonces: this.#deps.nonces,
+      });
+      if (!check.ok) {
+        this.#authFailed(id, "AUTH_FAILED", check.message, { reason: check.reason });
+        return;
+      }
+      epoch = devices.epoch(check.id);
+      if (expected !== undefined) {
+        const decision = await admitDevice(devices, {
+          deviceId: check.id,
+          publicKey: check.publicKey,
+          client: {
+            id: p.client.id,
+            platform: p.client.platform,
+            mode: p.client.mode,
+            ...(p.client.displayName ? { displayName: p.client.displayName } : {}),
+          },
+          declared: p.scopes,
+          gatewayToken,
+          gatewayScopes: granted,
+          deviceToken: p.auth?.deviceToken,
+          source: this.#source,
+          local: this.#deps.isLocal(this.#source),
+        });
+        if (!decision.admit) {
+          if (decision.authFailure) {
+            this.#authFailed(
+              id,
+              decision.error.code,
+              decision.error.message,
+              decision.error.options.details,
+            );
+          } else {
+            this.#log.info("device not admitted", {
+              deviceId: check.id,
+              code: decision.error.code,
+            });
+            this.#fail(id, decision.error);
+            this.close(CLOSE.policy, decision.close);
+          }
+          return;
+        }
+        granted = decision.scopes;
+        deviceToken = decision.deviceToken;
+        epoch = decision.epoch;
+      }
+      // A rotate or revoke of this device that happened while its connect was being checked.
+      if (devices.epoch(check.id) !== epoch || this.#ended) {
+        this.#authFailed(
+          id,
+          "AUTH_FAILED",
+          "this device's token was rotated or revoked while it connected: connect again",
+          { reason: "device-token" },
+        );
+        return;
+      }
+      this.#deviceId = check.id;
+    }
+    this.#deps.limiter.succeed(this.#source);
     this.#scopes = new Set(granted);
     this.#authed = true;
     if (this.#handshakeTimer !== undefined) this.#deps.clock.clearTimeout(this.#handshakeTimer);
@@ -325,6 +409,7 @@ export class Connection implements Subscriber {
       client: p.client.id,
       mode: p.client.mode,
       version: p.client.version,
+      ...(this.#deviceId ? { deviceId: this.#deviceId } : {}),
     });
     this.#reply(id, {
       ok: true,
@@ -334,7 +419,12 @@ export class Connection implements Subscriber {
         server: { version: this.#deps.version, connId: this.connId },
         features: { methods: [...this.#deps.methods.keys()], events: this.#deps.events },
         snapshot: this.#deps.snapshot(),
-        auth: { role: "operator", scopes: granted },
+        auth: {
+          role: "operator",
+          scopes: granted,
+          ...(this.#deviceId ? { deviceId: this.#deviceId } : {}),
+          ...(deviceToken ? { deviceToken } : {}),
+        },
         policy: {
           maxPayload: this.#deps.maxPayloadBytes,
           tickIntervalMs: this.#deps.tickIntervalMs,
@@ -342,6 +432,30 @@ export class Connection implements Subscriber {
       },
     });
     this.#deps.hub.add(this);
+  }
+
+  /** Answers a failed credential, counting it towards the source's lockout, and closes. */
+  #authFailed(
+    id: string | number,
+    code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+  ): void {
+    const lockout = this.#deps.limiter.fail(this.#source);
+    this.#log.warn("auth failed", { code, ...details, lockout: lockout > 0 });
+    this.#fail(
+      id,
+      lockout > 0
+        ? new GatehouseError(
+          "LOCKED_OUT",
+          `${message}; too many failures from ${this.#source}: retry in ${
+            Math.ceil(lockout / 1000)
+          } s`,
+          { retryable: true, retryAfterMs: lockout },
+        )
+        : new GatehouseError(code, message, details ? { details } : {}),
+    );
+    this.close(CLOSE.policy, "auth failed");
   }
 
   async #call(id: string | number, name: string, params: unknown): Promise<void> {
@@ -381,6 +495,7 @@ export class Connection implements Subscriber {
       const payload = await spec.handle(parsed.data as never, {
         connId: this.connId,
         source: `ws:${this.connId}@${this.#source}`,
+        scopes: this.#scopes,
       });
       this.#reply(id, { ok: true, payload: payload ?? {} });
     } catch (err) {

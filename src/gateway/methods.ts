@@ -12,12 +12,15 @@ import {
   type SessionMeta,
   type SessionStore,
 } from "../kernel/mod.ts";
-import type { Scope } from "./protocol.ts";
+import type { DeviceStore } from "./devices.ts";
+import { type Scope, SCOPES } from "./protocol.ts";
 
 /** Who is calling. */
 export interface MethodContext {
   connId: string;
   source: string;
+  /** The scopes the caller holds (nobody grants a device more than they hold). */
+  scopes: ReadonlySet<Scope>;
 }
 
 /** One method. */
@@ -37,6 +40,7 @@ export interface MethodDeps {
   tools: ToolRunner;
   approvals: ApprovalBroker;
   pairing: PairingStore;
+  devices: DeviceStore;
   status(): Record<string, unknown>;
   health(): Record<string, unknown>;
 }
@@ -47,6 +51,10 @@ const sessionKey = z.string().max(512).superRefine((key, ctx) => {
 });
 
 const noParams = z.object({}).optional();
+
+const deviceParams = z.object({
+  deviceId: z.string().regex(/^[0-9a-f]{64}$/, "a device id: 64 lower-case hex digits"),
+});
 
 function method<S extends z.ZodType>(
   scope: Scope,
@@ -248,6 +256,42 @@ export function createMethods(deps: MethodDeps): Map<string, MethodSpec> {
         return { ok: true };
       },
     ),
+    "device.pair.list": method("operator.pairing", noParams, async () => ({
+      pending: await deps.devices.pending(),
+      devices: await deps.devices.devices(),
+    })),
+    "device.pair.approve": method(
+      "operator.pairing",
+      z.object({
+        requestId: z.string().min(1).max(32),
+        scopes: z.array(z.enum(SCOPES)).max(16).optional(),
+      }),
+      async (p, ctx) => ({
+        device: await deps.devices.approve(p.requestId, {
+          ...(p.scopes ? { scopes: p.scopes } : {}),
+          by: ctx.source,
+          allowed: ctx.scopes,
+        }),
+      }),
+    ),
+    "device.pair.reject": method(
+      "operator.pairing",
+      z.object({ requestId: z.string().min(1).max(32) }),
+      async (p, ctx) => {
+        const r = await deps.devices.reject(p.requestId, ctx.source);
+        return { ok: true, requestId: r.requestId, deviceId: r.deviceId };
+      },
+    ),
+    "device.token.rotate": method("operator.pairing", deviceParams, async (p) => ({
+      ok: true,
+      deviceId: p.deviceId,
+      closed: await deps.devices.end(p.deviceId, "rotate"),
+    })),
+    "device.token.revoke": method("operator.pairing", deviceParams, async (p) => ({
+      ok: true,
+      deviceId: p.deviceId,
+      closed: await deps.devices.end(p.deviceId, "revoke"),
+    })),
     "sessions.reset": method("operator.admin", z.object({ sessionKey }), async (p) => {
       if (!(await chat.reset(p.sessionKey))) throw notFound(p.sessionKey);
       return { ok: true };

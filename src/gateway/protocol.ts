@@ -23,6 +23,8 @@ export type Scope = typeof SCOPES[number];
 export const EVENT_SCOPES: Readonly<Record<string, Scope>> = {
   "exec.approval.requested": "operator.approvals",
   "exec.approval.resolved": "operator.approvals",
+  "device.pair.requested": "operator.pairing",
+  "device.pair.resolved": "operator.pairing",
 };
 
 const id = z.union([z.string().min(1).max(128), z.number().int()]);
@@ -51,7 +53,26 @@ export const connectParams = z.object({
   }),
   role: z.literal("operator"),
   scopes: z.array(z.enum(SCOPES)).max(16).optional(),
-  auth: z.object({ token: z.string().max(4096).optional() }).optional(),
+  auth: z.object({
+    token: z.string().max(4096).optional(),
+    deviceToken: z.string().min(1).max(4096).optional(),
+  }).optional(),
+  /** The device's proof of its key (docs/protocol.md, Devices). */
+  device: z.object({
+    id: z.string().regex(/^[0-9a-f]{64}$/, "64 lower-case hex digits (SHA-256 of publicKey)"),
+    publicKey: z.string().min(1).max(128),
+    signature: z.string().min(1).max(256),
+    signedAt: z.number().int().nonnegative(),
+    nonce: z.string().min(1).max(128),
+  }).optional(),
+}).superRefine((p, ctx) => {
+  if (p.auth?.deviceToken !== undefined && !p.device) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["auth", "deviceToken"],
+      message: "a device token works only with its device: send device (signed) with it",
+    });
+  }
 });
 
 /** Parsed connect params. */

@@ -29,9 +29,11 @@ import { KvOutbox, KvSessionStore } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
 import { AuthLimiter } from "./auth_limiter.ts";
-import { assertSafeBind, bindHost } from "./bind.ts";
+import { assertSafeBind, bindHost, isLoopback } from "./bind.ts";
 import { type ConfigWatch, watchConfigFile } from "./config_watch.ts";
 import { CLOSE, type Connection } from "./connection.ts";
+import { NonceBook } from "./device_auth.ts";
+import { DeviceStore } from "./devices.ts";
 import { EventHub } from "./event_hub.ts";
 import { gatewayMetrics } from "./gateway_metrics.ts";
 import { bearerAuth } from "./http_auth.ts";
@@ -60,6 +62,11 @@ export interface StartOptions {
   watchConfig?: boolean;
   /** Reload the config on SIGHUP (`systemctl reload`; not on Windows). @default true */
   reloadOnSighup?: boolean;
+  /**
+   * Whether a peer address is loopback, where a new device presenting the gateway token is paired
+   * without asking. Tests pass `() => false` to play a remote peer. @default isLoopback
+   */
+  isLocalPeer?: (address: string) => boolean;
 }
 
 /** A running gateway. */
@@ -81,6 +88,8 @@ const EVENTS = [
   "sessions.changed",
   "exec.approval.requested",
   "exec.approval.resolved",
+  "device.pair.requested",
+  "device.pair.resolved",
   "tick",
   "shutdown",
 ];
@@ -352,6 +361,20 @@ async function serve(
 
   let ready = false;
   const connections = new Set<Connection>();
+  const devices = new DeviceStore({
+    kv,
+    clock,
+    events: hub,
+    endSockets(deviceId, reason) {
+      let closed = 0;
+      for (const c of connections) {
+        if (c.deviceId !== deviceId) continue;
+        c.endDevice(reason);
+        closed++;
+      }
+      return closed;
+    },
+  });
   const status = () => ({
     version: VERSION,
     uptimeMs: clock.now() - startedAt,
@@ -382,6 +405,7 @@ async function serve(
     tools: tools.runner,
     approvals: tools.approvals,
     pairing,
+    devices,
   });
   const limiter = new AuthLimiter({
     clock,
@@ -418,6 +442,9 @@ async function serve(
     maxPayloadBytes: config.gateway.max_payload_bytes,
     tickIntervalMs: config.gateway.tick_interval_ms,
     events: EVENTS,
+    devices,
+    nonces: new NonceBook(clock),
+    isLocal: options.isLocalPeer ?? isLoopback,
     snapshot: () => ({ uptimeMs: clock.now() - startedAt, model: live().agent.model ?? null }),
     origins: () => allowedOrigins(port, config.gateway.allowed_origins),
   });

@@ -7,6 +7,7 @@ export type ErrorCode =
   | "AUTH_REQUIRED"
   | "AUTH_FAILED"
   | "LOCKED_OUT"
+  | "PAIRING_REQUIRED"
   | "FORBIDDEN"
   | "NOT_FOUND"
   | "PAYLOAD_TOO_LARGE"

@@ -70,6 +70,30 @@ export interface GatewayEvents {
   /** Sent only to clients holding `operator.approvals`. */
   "exec.approval.resolved": ApprovalResolution;
   shutdown: { reason: string; restartExpectedMs?: number };
+  /** A device that is not paired asked to be. Sent only to clients holding `operator.pairing`. */
+  "device.pair.requested": DevicePairRequest;
+  /** An operator answered a device pairing request. Sent only to clients holding `operator.pairing`. */
+  "device.pair.resolved": {
+    requestId: string;
+    deviceId: string;
+    decision: "approved" | "rejected";
+    by: string;
+  };
+}
+
+/** A pending device pairing request (docs/protocol.md, Devices). */
+export interface DevicePairRequest {
+  requestId: string;
+  deviceId: string;
+  /** The raw Ed25519 public key, base64url. */
+  publicKey: string;
+  /** The scopes the device declared (every operator scope when it declared none). */
+  scopes: string[];
+  client: { id: string; platform: string; mode: string; displayName?: string };
+  /** The peer address it connected from. */
+  source: string;
+  createdAt: number;
+  expiresAt: number;
 }
 
 /** Event names clients may receive. */

@@ -35,6 +35,7 @@ export type {
   AgentEvent,
   ChatEvent,
   ChatStatus,
+  DevicePairRequest,
   EventSink,
   GatewayEventName,
   GatewayEvents,

@@ -121,3 +121,29 @@ export function telegramGroupContextKey(chat: string, thread?: string): Deno.KvK
 export function telegramDraftKey(runId: string): Deno.KvKey {
   return ["tg", "draft", runId];
 }
+
+/** A paired device, by its id (the SHA-256 of its public key): `["dv", deviceId]`. */
+export function deviceKey(deviceId: string): Deno.KvKey {
+  return ["dv", deviceId];
+}
+
+/** All paired devices. */
+export const DEVICES: Deno.KvKey = ["dv"];
+
+/** A pending device pairing request: `["dr", requestId]`. */
+export function deviceRequestKey(requestId: string): Deno.KvKey {
+  return ["dr", requestId];
+}
+
+/** All pending device pairing requests. */
+export const DEVICE_REQUESTS: Deno.KvKey = ["dr"];
+
+/** The pending request of a device, so a device that connects again gets the same one. */
+export function deviceRequestOfKey(deviceId: string): Deno.KvKey {
+  return ["drd", deviceId];
+}
+
+/** A device whose request an operator rejected recently. */
+export function deviceRejectedKey(deviceId: string): Deno.KvKey {
+  return ["dx", deviceId];
+}

@@ -59,6 +59,8 @@ export async function startTestGateway(
     reload?: boolean;
     /** @default silentLogger */
     logger?: Logger;
+    /** Whether a peer is loopback (`() => false` plays a remote device). @default isLoopback */
+    isLocalPeer?: (address: string) => boolean;
   } = {},
 ): Promise<TestGateway> {
   const fake = options.fake ?? await FakeOpenAI.start();
@@ -94,6 +96,7 @@ export async function startTestGateway(
     clock: options.clock,
     revokeUnusedPermissions: false,
     channels: options.channels,
+    ...(options.isLocalPeer ? { isLocalPeer: options.isLocalPeer } : {}),
     watchConfig: options.reload ?? false,
     reloadOnSighup: options.reload ?? false,
     // What `start` does, without the env: the file as it is now, over the same home.
