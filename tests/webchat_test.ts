@@ -4,7 +4,8 @@
  * OpenAI and Telegram servers: the page is served with strict headers and no token; a fragment
  * token connects and leaves the address bar; a reply streams in; an exec call is approved from
  * the page; sessions switch; a Telegram pairing code is approved; `?token=` is ignored with a
- * warning; and a page from another origin cannot open the gateway's WebSocket. A screenshot of the
+ * warning; the page works through a forwarded port (the SSH tunnel's path); and a page from another
+ * origin cannot open the gateway's WebSocket. A screenshot of the
  * chat view is saved under artifacts/. One browser for the whole file.
  */
 import assert from "node:assert/strict";
@@ -247,6 +248,38 @@ Deno.test({
       await ctx.close();
     }
   });
+
+  await t.step(
+    "through a forwarded port (as ssh -L gives) the page connects at 127.0.0.1",
+    async () => {
+      // A TCP forward on another local port, like `ssh -N -L 28789:127.0.0.1:18789`.
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const pipes: Promise<unknown>[] = [];
+      const accepting = (async () => {
+        for await (const inbound of listener) {
+          const outbound = await Deno.connect({ hostname: "127.0.0.1", port: gp.port });
+          pipes.push(
+            inbound.readable.pipeTo(outbound.writable).catch(() => {}),
+            outbound.readable.pipeTo(inbound.writable).catch(() => {}),
+          );
+        }
+      })();
+      const ctx = await browser.newContext();
+      try {
+        const p = await ctx.newPage();
+        const forwarded = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+        await p.goto(`${forwarded}/#token=${encodeURIComponent(token)}`);
+        await p.waitForSelector("body[data-ready=true]", { timeout: 10_000 });
+        assert.equal(p.url(), `${forwarded}/`);
+        assert.match(await p.textContent("#conn") ?? "", /connected/);
+      } finally {
+        await ctx.close();
+        listener.close();
+        await accepting.catch(() => {});
+        await Promise.all(pipes);
+      }
+    },
+  );
 
   await t.step("a page from another origin cannot open the gateway's WebSocket", async () => {
     const html = `<!doctype html><script>
