@@ -138,7 +138,7 @@ Deno.test("at (relative and absolute), every and cron fire when due; a done at j
   assert.ok(h.delivered.includes("did hourly"));
 });
 
-Deno.test("a tz job on the day clocks spring forward runs at the first valid local time", async () => {
+Deno.test("a tz job on the day clocks spring forward runs at the first valid local time", () => {
   // Europe/Berlin, 2026-03-29: 02:00 → 03:00 local (01:00 UTC). A 02:30 job runs at 03:00 CEST.
   const s = parseSchedule({ kind: "cron", cron: "30 2 * * *", tz: "Europe/Berlin" }, T0);
   const runs: string[] = [];
