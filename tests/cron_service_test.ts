@@ -71,14 +71,16 @@ async function harness(catchUp: "skip" | "once" = "skip"): Promise<Harness> {
     await flush(20);
   };
   h.restart = async (policy, atMs) => {
-    await h.service.stop();
+    h.service.stop();
+    await h.service.idle();
     if (atMs !== undefined) h.clock = new FakeClock(atMs);
     h.service = make(policy);
     await h.service.start();
     await flush(20);
   };
   h[Symbol.asyncDispose] = async () => {
-    await h.service.stop();
+    h.service.stop();
+    await h.service.idle();
     kv.close();
   };
   await h.service.start();
@@ -177,7 +179,7 @@ Deno.test("a slot missed while down is skipped by default, or run once with catc
     await h.service.add(job("daily", { kind: "cron", cron: "0 13 * * *", tz: "UTC" }));
     // Down from 12:30 to 15:00: the 13:00 slot passes while nothing runs.
     await h.step(30 * 60_000);
-    await h.service.stop();
+    h.service.stop();
     const back = T0 + 3 * 3_600_000;
     await h.restart(policy, back);
     await h.step(1_000);
@@ -216,4 +218,37 @@ Deno.test("after failure_limit failures in a row the job is disabled and the own
   await h.step(10 * 60_000);
   assert.equal(h.runs.length, 4);
   assert.equal((await h.store.get("flaky"))!.failures, 0);
+});
+
+Deno.test("a configured job runs as a turn in the gateway and announces its answer to a chat", async () => {
+  const { startTestGateway } = await import("./_helpers/in_process.ts");
+  const sent: { to: string; text: string }[] = [];
+  const adapter = {
+    id: "test",
+    render: (md: string) => [md],
+    send: (m: { to: string; text: string }) => {
+      sent.push({ to: m.to, text: m.text });
+      return Promise.resolve({ messageId: String(sent.length) });
+    },
+  };
+  await using gw = await startTestGateway({
+    channels: [adapter],
+    config: `[[cron.jobs]]
+id = "soon"
+at = "1s"
+message = "scheduled hello"
+target = "isolated"
+announce = { channel = "test", to = "chat-1" }
+`,
+  });
+  const deadline = Date.now() + 10_000;
+  while (sent.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(sent.length, 1, "announced once");
+  assert.equal(sent[0].to, "chat-1");
+  assert.match(sent[0].text, /scheduled hello/);
+  const asked = gw.fake.requests.at(-1)!.body.messages as { role: string; content: unknown }[];
+  assert.match(String(asked.at(-1)?.content), /scheduled hello/);
+  const client = await gw.client();
+  const sessions = await client.request<{ sessions: { key: string }[] }>("sessions.list", {});
+  assert.ok(sessions.sessions.some((s) => s.key === "cron:soon"), "ran in its own session");
 });

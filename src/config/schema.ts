@@ -3,6 +3,7 @@
  * Field docs here are mirrored in config.example.toml.
  */
 import { z } from "zod";
+import { cronConfig } from "./cron_schema.ts";
 import { BUILTIN_TOOLS } from "../tools/catalog.ts";
 
 const envName = z.string().regex(
@@ -237,6 +238,7 @@ export const configSchema = z.object({
   ).default({}),
   tools: tools.prefault({}),
   channels: channels.prefault({}),
+  cron: cronConfig.prefault({}),
   log: log.prefault({}),
 }).superRefine((cfg, ctx) => {
   const refs: [string, (string | number)[]][] = [];

@@ -71,11 +71,13 @@ export class CronService {
     this.#arm();
   }
 
-  /** Stops the timer and waits for the runs in progress. */
-  async stop(): Promise<void> {
+  /**
+   * Stops scheduling. Runs in progress end with their turns (which the chat service's shutdown
+   * ends); `idle()` waits for them.
+   */
+  stop(): void {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
-    await Promise.allSettled([...this.#running.values()]);
   }
 
   /** Adds a job (its first run computed now); throws ScheduleError for a bad schedule. */
@@ -232,7 +234,10 @@ export class CronService {
     const schedule = this.#schedule(job);
     const failures = run.outcome === "ok" ? 0 : job.failures + 1;
     const next = schedule?.next(Math.max(clock.now(), run.scheduledFor));
-    if (job.schedule.kind === "at" && run.outcome === "ok" && !job.keep) {
+    // A done `at` job is deleted, unless kept, or seeded by the config (which would add it again).
+    if (
+      job.schedule.kind === "at" && run.outcome === "ok" && !job.keep && job.origin !== "config"
+    ) {
       await this.remove(id);
       return;
     }

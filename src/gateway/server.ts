@@ -21,6 +21,7 @@ import { Failover } from "../providers/failover.ts";
 import { setupTools } from "../tools/setup.ts";
 import { DeliveryWorker } from "../channels/delivery.ts";
 import { PairingStore } from "../channels/pairing.ts";
+import { openCron } from "../cron/mod.ts";
 import { ChannelReplies } from "../channels/replies.ts";
 import type { TelegramChannel, TelegramDeps } from "../channels/telegram/mod.ts";
 import { operatorIsOwner } from "../tools/policy.ts";
@@ -496,6 +497,18 @@ async function serve(
   // The tools are built now that the gateway answers, off the start-up path.
   delivery.start();
   telegram?.start(chat);
+  const cron = await openCron({
+    config: config.cron,
+    kv,
+    clock,
+    logger,
+    chat,
+    store,
+    listen: (fn) => hub.listen(fn),
+    replies,
+    owner: () => pairing.owner("telegram"),
+  });
+  await cron?.start();
   const warming = tools.warm().catch((err) =>
     logger.error("tools could not be built", { error: String(err) })
   );
@@ -528,8 +541,10 @@ async function serve(
         clearInterval(tick);
         hub.publish("shutdown", { reason });
         await telegram?.stop();
+        cron?.stop();
         const graceMs = config.gateway.shutdown_grace_seconds * 1000;
         const { aborted } = await chat.shutdown(graceMs);
+        await cron?.idle(); // their turns have ended: the runs record how
         await warming;
         await delivery.stop();
         if (aborted) logger.warn("turns aborted at shutdown", { aborted });
