@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   tools: async () => (await import("./tools.ts")).tools,
   approvals: async () => (await import("./approvals.ts")).approvals,
   pairing: async () => (await import("./pairing.ts")).pairing,
+  cron: async () => (await import("./cron.ts")).cron,
   status: async () => (await import("./status.ts")).status,
   dashboard: async () => (await import("./dashboard.ts")).dashboard,
   tunnel: async () => (await import("./tunnel.ts")).tunnel,

@@ -80,6 +80,26 @@ export class CronService {
     if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
   }
 
+  /** Every job, oldest first. */
+  jobs(): Promise<CronJob[]> {
+    return this.#o.store.list();
+  }
+
+  /** A job, if it exists. */
+  job(id: string): Promise<CronJob | undefined> {
+    return this.#o.store.get(id);
+  }
+
+  /** A job's runs, newest first. */
+  runs(id: string, limit?: number): Promise<CronRun[]> {
+    return this.#o.store.runs(id, limit);
+  }
+
+  /** Whether a job's run is in progress. */
+  isRunning(id: string): boolean {
+    return this.#running.has(id);
+  }
+
   /** Adds a job (its first run computed now); throws ScheduleError for a bad schedule. */
   async add(job: Omit<CronJob, "nextRunAt" | "failures">): Promise<CronJob> {
     const schedule = parseSchedule(job.schedule, job.anchor);

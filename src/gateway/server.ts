@@ -39,6 +39,7 @@ import { EventHub } from "./event_hub.ts";
 import { gatewayMetrics } from "./gateway_metrics.ts";
 import { bearerAuth } from "./http_auth.ts";
 import { liveParts, turnSettings } from "./live_config.ts";
+import { cronMethods } from "./cron_methods.ts";
 import { createMethods } from "./methods.ts";
 import { ConfigReloader, type ReloadReport } from "./reload.ts";
 import { ensureTokenFile, TokenSource } from "./token.ts";
@@ -396,6 +397,18 @@ async function serve(
     store: /^https?:/.test(loaded.storePath) ? "remote" : loaded.storePath,
     config: { path: loaded.path, found: loaded.found, restartNeeded: reloader.restartNeeded() },
   });
+  // Built (and its config jobs seeded) before the methods; started once the gateway is ready.
+  const cron = await openCron({
+    config: config.cron,
+    kv,
+    clock,
+    logger,
+    chat,
+    store,
+    listen: (fn) => hub.listen(fn),
+    replies,
+    owner: () => pairing.owner("telegram"),
+  });
   const methods = createMethods({
     chat,
     store,
@@ -408,6 +421,7 @@ async function serve(
     pairing,
     devices,
   });
+  for (const [name, spec] of cronMethods(cron, clock)) methods.set(name, spec);
   const limiter = new AuthLimiter({
     clock,
     maxAttempts: auth.rate_limit.max_attempts,
@@ -497,17 +511,6 @@ async function serve(
   // The tools are built now that the gateway answers, off the start-up path.
   delivery.start();
   telegram?.start(chat);
-  const cron = await openCron({
-    config: config.cron,
-    kv,
-    clock,
-    logger,
-    chat,
-    store,
-    listen: (fn) => hub.listen(fn),
-    replies,
-    owner: () => pairing.owner("telegram"),
-  });
   await cron?.start();
   const warming = tools.warm().catch((err) =>
     logger.error("tools could not be built", { error: String(err) })
