@@ -9,6 +9,7 @@ import { bindHost, isLoopback } from "../gateway/bind.ts";
 import { readTokenFile } from "../gateway/token.ts";
 import { GatehouseError } from "../kernel/mod.ts";
 import { ClientError, type ConnectOptions, GatewayClient } from "./client.ts";
+import { type DeviceIdentity, DeviceTokens, loadDeviceIdentity } from "./device_identity.ts";
 import { promptToken } from "./token_prompt.ts";
 
 /** Flags shared by every command that talks to a gateway. */
@@ -43,7 +44,11 @@ export async function resolveTarget(
 ): Promise<{ url: string; token?: string; loaded?: LoadedConfig }> {
   if (flags.url && !flags.config) {
     const url = normaliseUrl(flags.url);
-    return { url, token: await remoteToken(flags, env, { url, home: homeOf(env) }) };
+    const home = homeOf(env);
+    if (!flags["token-file"] && !env("GATEHOUSE_TOKEN")?.trim() && await keptToken(home, url)) {
+      return { url };
+    }
+    return { url, token: await remoteToken(flags, env, { url, home }) };
   }
   const loaded = await loadConfig({ path: flags.config, env });
   const gw = loaded.config.gateway;
@@ -60,7 +65,10 @@ export async function resolveTarget(
   if (fromEnv?.trim()) return { url, token: fromEnv.trim(), loaded };
   // A gateway given by --url is another one (often a remote one through a tunnel): the local token
   // file is not its token, so the last resort is asking (or saying how to give it).
-  if (flags.url) return { url, token: await promptToken(url), loaded };
+  if (flags.url) {
+    if (await keptToken(loaded.home, url)) return { url, loaded };
+    return { url, token: await promptToken(url), loaded };
+  }
   if (isLoopback(new URL(url).hostname)) {
     try {
       return { url, token: await readTokenFile(loaded.tokenPath), loaded };
@@ -83,6 +91,15 @@ export async function remoteToken(
   if (flags["token-file"]) return await readTokenFlag(flags["token-file"], options.home);
   const fromEnv = env("GATEHOUSE_TOKEN")?.trim();
   return fromEnv || await promptToken(options.url);
+}
+
+/**
+ * Whether a device token kept for `url` stands in for asking on the terminal. Only where the CLI
+ * would ask: a script without a token still gets the error that says how to give one.
+ */
+async function keptToken(home: string | undefined, url: string): Promise<boolean> {
+  return home !== undefined && Deno.stdin.isTerminal() &&
+    await new DeviceTokens(home).get(url) !== undefined;
 }
 
 /** The Gatehouse home, or undefined when it cannot be told (for messages only). */
@@ -143,19 +160,47 @@ function normaliseUrl(raw: string): string {
   return u.toString();
 }
 
-/** Connects to the resolved gateway, turning auth errors into advice. */
+/**
+ * Connects to the resolved gateway as this install's device (when its key can be kept in the
+ * home), turning auth errors into advice. For a gateway given by `--url`, a device token it
+ * issues is kept in `<home>/device-token` and used next time instead of the gateway token.
+ */
 export async function connectTarget(
   flags: TargetFlags,
   env: EnvReader,
-  options: Omit<ConnectOptions, "token"> = {},
+  options: Omit<ConnectOptions, "token" | "device" | "deviceToken"> = {},
 ): Promise<GatewayClient> {
   const target = await resolveTarget(flags, env);
+  const home = target.loaded?.home ?? homeOf(env);
+  const device = home ? await loadDeviceIdentity(home).catch(() => undefined) : undefined;
+  const kept = device && home && flags.url ? new DeviceTokens(home) : undefined;
+  let deviceToken = kept ? await kept.get(target.url) : undefined;
+  let token = target.token;
+  const connect = () =>
+    GatewayClient.connect(target.url, {
+      ...options,
+      token,
+      ...(device ? { device } : {}),
+      ...(device && deviceToken ? { deviceToken } : {}),
+    });
   try {
-    return await GatewayClient.connect(target.url, { ...options, token: target.token });
+    let client: GatewayClient;
+    try {
+      client = await connect();
+    } catch (err) {
+      if (!(kept && deviceToken && isDeviceTokenRefusal(err))) throw err;
+      // The kept token was rotated or revoked: forget it and use the gateway token instead.
+      await kept.set(target.url, undefined);
+      deviceToken = undefined;
+      token ??= await remoteToken(flags, env, { url: target.url, home });
+      client = await connect();
+    }
+    await keepDeviceToken(client, kept, target.url, device);
+    return client;
   } catch (err) {
     if (
       err instanceof ClientError && (err.code === "AUTH_REQUIRED" || err.code === "AUTH_FAILED") &&
-      !target.token
+      !token && !deviceToken
     ) {
       throw new ClientError(
         err.code,
@@ -165,4 +210,20 @@ export async function connectTarget(
     }
     throw err;
   }
+}
+
+function isDeviceTokenRefusal(err: unknown): boolean {
+  return err instanceof ClientError && err.code === "AUTH_FAILED" &&
+    (err.details as { reason?: string } | undefined)?.reason === "device-token";
+}
+
+/** Keeps a device token the gateway just issued, when this target keeps them. */
+async function keepDeviceToken(
+  client: GatewayClient,
+  kept: DeviceTokens | undefined,
+  url: string,
+  device: DeviceIdentity | undefined,
+): Promise<void> {
+  const issued = (client.hello.auth as { deviceToken?: unknown } | undefined)?.deviceToken;
+  if (kept && device && typeof issued === "string") await kept.set(url, issued);
 }

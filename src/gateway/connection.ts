@@ -251,7 +251,8 @@ export class Connection implements Subscriber {
           this.#log.error("connect failed", { error: String(err) });
           this.#fail(
             frame.id,
-            new GatehouseError(
+            // A device store answer (too many pending requests, a concurrent change) says itself.
+            err instanceof GatehouseError ? err : new GatehouseError(
               "UNAVAILABLE",
               "the gateway cannot check the token right now (see its log; `gatehouse token --rotate` recreates a lost token file)",
               { retryable: true },

@@ -400,3 +400,17 @@ Deno.test("without the gateway token, a loopback device is not paired automatica
   const err = await connectError(gw.wsUrl, { device: await newDevice() });
   assert.equal(err.code, "PAIRING_REQUIRED");
 });
+
+Deno.test("strangers cannot flood the pairing list: at most 16 requests wait", async () => {
+  await using gw = await startTestGateway({ isLocalPeer: () => false });
+  for (let i = 0; i < 16; i++) {
+    const err = await connectError(gw.wsUrl, { device: await newDevice() });
+    assert.equal(err.code, "PAIRING_REQUIRED");
+  }
+  const err = await connectError(gw.wsUrl, { device: await newDevice() });
+  assert.equal(err.code, "UNAVAILABLE");
+  assert.match(err.message, /16 device pairing requests already wait/);
+  const op = await gw.client();
+  const list = await op.request<{ pending: unknown[] }>("device.pair.list");
+  assert.equal(list.pending.length, 16);
+});
