@@ -3,7 +3,9 @@
  * the gateway as a real process under the flags `gatehouse permissions` computes, with the fake
  * OpenAI and Telegram servers: the page is served with strict headers and no token; a fragment
  * token connects and leaves the address bar; a reply streams in; an exec call is approved from
- * the page; sessions switch; a Telegram pairing code is approved; `?token=` is ignored with a
+ * the page; sessions switch; a Telegram pairing code is approved; the browser signs its connects as
+ * a device (paired from loopback, then the device token alone), and another browser's pairing
+ * request is approved and revoked on the page; `?token=` is ignored with a
  * warning; the page works through a forwarded port (the SSH tunnel's path); and a page from another
  * origin cannot open the gateway's WebSocket. A screenshot of the
  * chat view is saved under artifacts/. One browser for the whole file.
@@ -198,6 +200,86 @@ Deno.test({
     const listed = await gp.cli(["pairing", "list"]);
     assert.match(listed.stdout, /5151/);
   });
+
+  await t.step(
+    "the browser is a device: paired from loopback with the token, key non-extractable",
+    async () => {
+      const deviceId = await page.getAttribute("body", "data-device-id");
+      assert.match(deviceId ?? "", /^[0-9a-f]{64}$/);
+      // IndexedDB holds the key (not extractable: script can sign with it but never read it) and the
+      // device token the gateway issued at the auto-pairing.
+      const stored = await page.evaluate<{ extractable: boolean; id: string; token: string }>(`
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("gatehouse", 1);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const kv = open.result.transaction("kv").objectStore("kv");
+          const device = kv.get("device");
+          const token = kv.get("deviceToken");
+          token.onsuccess = () => resolve({
+            extractable: device.result.privateKey.extractable,
+            id: device.result.id,
+            token: token.result,
+          });
+        };
+      })`);
+      assert.equal(stored.id, deviceId);
+      assert.equal(stored.extractable, false);
+      assert.match(stored.token, /^gd_/);
+      await page.click('#tabs button[data-tab="pairing"]');
+      await page.waitForSelector(`#device-list li[data-device="${deviceId}"]`);
+      assert.match(
+        await page.textContent(`#device-list li[data-device="${deviceId}"]`) ?? "",
+        /this browser.*auto \(loopback\)/s,
+      );
+    },
+  );
+
+  await t.step("a new tab of the same browser connects with the device token alone", async () => {
+    const again = await context.newPage();
+    const urls = recordRequests(again);
+    await again.goto(`${gp.httpUrl}/`);
+    await again.waitForSelector("body[data-ready=true]", { timeout: 10_000 });
+    assert.equal(await again.evaluate("sessionStorage.getItem('gatehouse.token')"), null);
+    assert.ok(!urls.some((u) => u.includes(token)));
+    await again.close();
+  });
+
+  await t.step(
+    "another browser asks to be paired; approved on the page, it connects; revoked, it is out at once",
+    async () => {
+      const other = await browser.newContext();
+      try {
+        const b = await other.newPage();
+        await b.goto(`${gp.httpUrl}/`);
+        await b.click("#ask-pairing");
+        await b.waitForSelector("#pairing-required");
+        const notice = await b.textContent("#pairing-required") ?? "";
+        const requestId = /request ([A-HJKMNP-Z2-9]{8}) waits/.exec(notice)?.[1];
+        assert.ok(requestId, notice);
+        assert.match(notice, new RegExp(`gatehouse pairing approve ${requestId}`));
+
+        page.on("dialog", (d) => d.accept());
+        await page.click("#pairing-refresh");
+        await page.waitForSelector(`#device-pending li[data-request="${requestId}"]`);
+        await page.click(
+          `#device-pending li[data-request="${requestId}"] button:has-text("Approve")`,
+        );
+        // The waiting page retries on its own and collects its device token.
+        await b.waitForSelector("body[data-ready=true]", { timeout: 10_000 });
+        const otherId = await b.getAttribute("body", "data-device-id");
+        assert.match(otherId ?? "", /^[0-9a-f]{64}$/);
+
+        await page.click("#pairing-refresh");
+        await page.click(`#device-list li[data-device="${otherId}"] button:has-text("Revoke")`);
+        // Its open socket is closed at once; reconnecting, it is a new device again.
+        await b.waitForSelector("#pairing-required", { timeout: 10_000 });
+        assert.match(await b.textContent("#conn") ?? "", /waiting for pairing/);
+      } finally {
+        await other.close();
+      }
+    },
+  );
 
   await t.step("the status panel shows the gateway, models and lanes", async () => {
     await page.click('#tabs button[data-tab="status"]');

@@ -1,7 +1,10 @@
 // Gatehouse page: a client of the WebSocket protocol in docs/protocol.md, like the CLI.
 // The token arrives in the URL fragment (#token=…), is dropped from the address bar at once, kept in
-// sessionStorage for this tab, and sent only in `connect` over this origin's /ws. Everything the
-// gateway or the model says is shown with textContent, never parsed as HTML.
+// sessionStorage for this tab, and sent only in `connect` over this origin's /ws. The browser is
+// also a device (docs/protocol.md §3 Devices): an Ed25519 key made by WebCrypto, kept
+// non-extractable in IndexedDB, signs each connect; the device token the gateway issues is kept
+// there too and works only with that key. Everything the gateway or the model says is shown with
+// textContent, never parsed as HTML.
 
 const TOKEN_KEY = "gatehouse.token";
 const MAIN = "agent:main:main";
@@ -70,15 +73,114 @@ function explainNoToken(reason) {
     `${reason} On the gateway's machine (or on your laptop, through the SSH tunnel) run`,
     { id: "no-token", code: "gatehouse dashboard" },
   );
+  if (document.getElementById("no-token-hint")) return;
   $("notices").append(
     el(
-      "p",
+      "div",
       { class: "hint", id: "no-token-hint" },
-      "It prints this page's address with the token after # (the fragment, which the browser " +
-        "never sends to a server). Open that address; the token is then removed from the address " +
-        "bar and kept only in this tab.",
+      el(
+        "p",
+        {},
+        "It prints this page's address with the token after # (the fragment, which the browser " +
+          "never sends to a server). Open that address; the token is then removed from the " +
+          "address bar and kept only in this tab.",
+      ),
+      state.device
+        ? el(
+          "p",
+          {},
+          "Or ask an operator to pair this browser: ",
+          el("button", {
+            type: "button",
+            id: "ask-pairing",
+            onclick: () => {
+              state.askPairing = true;
+              start();
+            },
+          }, "Ask to pair this browser"),
+        )
+        : null,
     ),
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The device identity
+
+/** A tiny key-value store in IndexedDB: it can hold a non-extractable CryptoKey. */
+function idb(mode, fn) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open("gatehouse", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("kv");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const tx = open.result.transaction("kv", mode);
+      const req = fn(tx.objectStore("kv"));
+      tx.oncomplete = () => {
+        open.result.close();
+        resolve(req.result);
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+}
+const store = {
+  get: (key) => idb("readonly", (s) => s.get(key)),
+  set: (key, value) => idb("readwrite", (s) => s.put(value, key)),
+  delete: (key) => idb("readwrite", (s) => s.delete(key)),
+};
+
+function b64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
+    /=+$/,
+    "",
+  );
+}
+
+function hex(buffer) {
+  return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * This browser's device: made once, the private key non-extractable (script on the page can use it
+ * but never read it). Undefined where WebCrypto Ed25519 or IndexedDB is missing: the page then
+ * connects with the token alone.
+ */
+async function loadDevice() {
+  try {
+    const known = await store.get("device");
+    if (known) return known;
+    const kp = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+    const raw = new Uint8Array(await crypto.subtle.exportKey("raw", kp.publicKey));
+    const device = {
+      id: hex(await crypto.subtle.digest("SHA-256", raw)),
+      publicKey: b64url(raw),
+      privateKey: kp.privateKey,
+    };
+    await store.set("device", device);
+    return device;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The connect's `device`: a signature over the challenge nonce, the time, role and scopes. */
+async function signConnect(device, nonce) {
+  const signedAt = Date.now();
+  // Scopes are omitted from connect, so "*" (docs/protocol.md §3, Signature).
+  const payload = ["gatehouse-connect-v1", nonce, String(signedAt), "operator", "*", device.id];
+  const signature = await crypto.subtle.sign(
+    { name: "Ed25519" },
+    device.privateKey,
+    new TextEncoder().encode(payload.join("\n")),
+  );
+  return {
+    id: device.id,
+    publicKey: device.publicKey,
+    signature: b64url(new Uint8Array(signature)),
+    signedAt,
+    nonce,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,11 +246,12 @@ class Gateway {
 }
 
 /**
- * Opens this origin's /ws and sends `connect` with the token. The one place that builds the
- * handshake: device identity (a signature over the challenge) belongs here once the protocol has
- * it (docs/protocol.md §3).
+ * Opens this origin's /ws and sends `connect`: the one place that builds the handshake. `auth` is
+ * `{token}` (the gateway token), `{deviceToken}` (this device's own) or `{}` (the device alone,
+ * which is how an approved device collects its token); `device`, when there is one, signs the
+ * socket's challenge.
  */
-async function connect(token) {
+async function connect(auth, device) {
   // Always this page's own origin: never a URL taken from the address bar's query or fragment.
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
   const ws = new WebSocket(url);
@@ -159,15 +262,22 @@ async function connect(token) {
       once: true,
     });
   });
-  await gw.challenge();
-  const hello = await gw.request("connect", {
-    minProtocol: 4,
-    maxProtocol: 4,
-    client: { id: "webchat", version: VERSION, platform: "browser", mode: "ui" },
-    role: "operator",
-    auth: { token },
-  });
-  return { gw, hello };
+  const { nonce } = await gw.challenge();
+  try {
+    const hello = await gw.request("connect", {
+      minProtocol: 4,
+      maxProtocol: 4,
+      client: { id: "webchat", version: VERSION, platform: "browser", mode: "ui" },
+      role: "operator",
+      auth,
+      ...(device ? { device: await signConnect(device, nonce) } : {}),
+    });
+    return { gw, hello };
+  } catch (err) {
+    gw.onClose = () => {};
+    gw.close();
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,6 +293,9 @@ const state = {
   runs: new Map(), // runId → { bubble, text }
   errors: [],
   retryMs: 1000,
+  device: undefined,
+  /** Connect with the device alone (no token): the operator asked this browser to be paired. */
+  askPairing: false,
 };
 
 function setConn(text, s) {
@@ -512,13 +625,101 @@ async function loadApprovals() {
 // Pairing (channel codes)
 
 async function loadPairing() {
-  let data;
-  try {
-    data = await call("channels.pairing.list", {});
-  } catch (err) {
-    if (err.code !== "FORBIDDEN") showError("channels.pairing.list", err);
-    return;
-  }
+  const [channels, devices] = await Promise.all([
+    call("channels.pairing.list", {}).catch((err) => {
+      if (err.code !== "FORBIDDEN") showError("channels.pairing.list", err);
+      return { pending: [], approved: [] };
+    }),
+    call("device.pair.list", {}).catch((err) => {
+      // An older gateway has no devices (UNKNOWN_METHOD).
+      if (err.code !== "FORBIDDEN" && err.code !== "UNKNOWN_METHOD") {
+        showError("device.pair.list", err);
+      }
+      return { pending: [], devices: [] };
+    }),
+  ]);
+  renderDevices(devices);
+  renderChannelPairing(channels);
+  const waiting = channels.pending.length + devices.pending.length;
+  $("pairing-count").textContent = String(waiting);
+  $("pairing-count").hidden = waiting === 0;
+}
+
+function renderDevices(data) {
+  const mine = state.hello?.auth?.deviceId;
+  $("device-pending").replaceChildren(
+    ...(data.pending.length ? [] : [el("li", { class: "meta" }, "No device is waiting.")]),
+    ...data.pending.map((r) =>
+      el(
+        "li",
+        { "data-request": r.requestId },
+        el("strong", {}, `request ${r.requestId}: ${r.client?.displayName ?? r.client?.id ?? "?"}`),
+        el(
+          "span",
+          { class: "meta" },
+          `${r.client?.platform ?? ""} ${r.client?.mode ?? ""} from ${r.source} · device ${
+            r.deviceId.slice(0, 12)
+          }… · asks ${r.scopes.join(", ")} · expires ${new Date(r.expiresAt).toLocaleTimeString()}`,
+        ),
+        el(
+          "div",
+          { class: "actions" },
+          el("button", {
+            type: "button",
+            onclick: () => pairingAction("device.pair.approve", { requestId: r.requestId }),
+          }, "Approve"),
+          el("button", {
+            type: "button",
+            onclick: () => pairingAction("device.pair.reject", { requestId: r.requestId }),
+          }, "Reject"),
+        ),
+      )
+    ),
+  );
+  $("device-list").replaceChildren(
+    ...(data.devices.length ? [] : [el("li", { class: "meta" }, "No device is paired.")]),
+    ...data.devices.map((d) =>
+      el(
+        "li",
+        { "data-device": d.deviceId, class: d.deviceId === mine ? "current" : "" },
+        el(
+          "strong",
+          {},
+          `${d.client?.displayName ?? d.client?.id ?? "?"} (${d.client?.platform ?? ""})${
+            d.deviceId === mine ? " · this browser" : ""
+          }`,
+        ),
+        el(
+          "span",
+          { class: "meta" },
+          `device ${d.deviceId.slice(0, 12)}… · paired ${
+            new Date(d.pairedAt).toLocaleString()
+          } by ${d.pairedBy} · ${d.scopes.join(", ")}${
+            d.tokenIssuedAt ? "" : " · token not collected yet"
+          }`,
+        ),
+        el(
+          "div",
+          { class: "actions" },
+          el("button", {
+            type: "button",
+            onclick: () => pairingAction("device.token.rotate", { deviceId: d.deviceId }),
+          }, "Rotate token"),
+          el("button", {
+            type: "button",
+            onclick: () => {
+              if (confirm(`Unpair device ${d.deviceId.slice(0, 12)}…?`)) {
+                pairingAction("device.token.revoke", { deviceId: d.deviceId });
+              }
+            },
+          }, "Revoke"),
+        ),
+      )
+    ),
+  );
+}
+
+function renderChannelPairing(data) {
   $("pairing-pending").replaceChildren(
     ...(data.pending.length ? [] : [el("li", { class: "meta" }, "No pending codes.")]),
     ...data.pending.map((p) =>
@@ -624,6 +825,12 @@ async function loadStatus() {
       ["uptime", duration(s.uptimeMs)],
       ["ready", String(s.ready)],
       ["connections", String(s.connections)],
+      [
+        "this browser",
+        state.hello?.auth?.deviceId
+          ? `device ${state.hello.auth.deviceId.slice(0, 12)}…`
+          : "no device identity",
+      ],
       ["memory", `${Math.round((s.memory?.rssBytes ?? 0) / 1048576)} MiB`],
       [
         "config",
@@ -705,49 +912,103 @@ function onEvent(event, p) {
   } else if (event === "sessions.changed") {
     if (!$("tab-sessions").hidden) loadSessions();
     if (p.sessionKey === state.session && p.reason === "reset") loadHistory();
+  } else if (event === "device.pair.requested" || event === "device.pair.resolved") {
+    loadPairing();
   } else if (event === "shutdown") {
     setConn("gateway shutting down", "error");
   }
 }
 
-async function start(token) {
+/** Which credential to connect with: this tab's gateway token, else the device's own token. */
+async function credentials() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) return { token };
+  const deviceToken = state.device ? await store.get("deviceToken").catch(() => undefined) : null;
+  if (deviceToken) return { deviceToken };
+  if (state.device && state.askPairing) return {};
+  return null;
+}
+
+function retry(ms) {
+  state.retryMs = Math.min(Math.max(ms, 1000), 15000);
+  setTimeout(start, state.retryMs);
+}
+
+function pairingRequired(err) {
+  const d = err.details ?? {};
+  clearNotice("pairing-required");
+  notice(
+    d.rejected
+      ? "An operator rejected this browser's pairing request; it may ask again later."
+      : `This browser (device ${String(d.deviceId ?? "").slice(0, 12)}…) is not paired yet: ` +
+        `request ${d.requestId} waits for an operator. Approve it on the gateway host with`,
+    { id: "pairing-required", code: d.rejected ? undefined : d.approveCommand },
+  );
+}
+
+async function start() {
+  const auth = await credentials();
+  if (!auth) {
+    setConn("no token", "error");
+    explainNoToken("This page needs the gateway token.");
+    return;
+  }
   setConn("connecting…", "idle");
   let conn;
   try {
-    conn = await connect(token);
+    conn = await connect(auth, state.device);
   } catch (err) {
+    const reason = err.details?.reason;
+    if (err.code === "AUTH_FAILED" && reason === "device-token") {
+      // Rotated or revoked by an operator: forget it and fall back to what is left.
+      await store.delete("deviceToken").catch(() => {});
+      return retry(0);
+    }
+    if (err.code === "PAIRING_REQUIRED") {
+      setConn("waiting for pairing", "error");
+      pairingRequired(err);
+      return retry(err.details?.rejected ? err.retryAfterMs ?? 15000 : 2000);
+    }
     if (err.code === "AUTH_FAILED" || err.code === "AUTH_REQUIRED") {
       sessionStorage.removeItem(TOKEN_KEY);
+      rememberError("connect", err);
       setConn("not connected", "error");
-      explainNoToken("The gateway refused the token (it may have been rotated).");
+      explainNoToken(
+        `The gateway refused this page's credential (${
+          reason ?? err.code
+        }): the token may have been rotated.`,
+      );
       return;
     }
     if (err.code === "LOCKED_OUT") {
       setConn("locked out", "error");
       showError("connect", err);
-      return;
+      return retry(err.retryAfterMs ?? 15000);
     }
     setConn(`disconnected: ${err.message}; retrying`, "error");
-    state.retryMs = Math.min(state.retryMs * 2, 15000);
-    setTimeout(() => start(token), state.retryMs);
-    return;
+    return retry(state.retryMs * 2);
   }
   state.retryMs = 1000;
   state.gw = conn.gw;
   state.hello = conn.hello;
-  clearNotice("no-token");
+  if (conn.hello.auth?.deviceToken) {
+    await store.set("deviceToken", conn.hello.auth.deviceToken).catch(() => {});
+  }
+  for (const id of ["no-token", "no-token-hint", "pairing-required"]) clearNotice(id);
   setConn(`connected · gatehouse ${conn.hello.server?.version ?? ""}`, "open");
+  document.body.dataset.deviceId = conn.hello.auth?.deviceId ?? "";
   conn.gw.onEvent = onEvent;
   conn.gw.onClose = (e) => {
     state.gw = null;
+    delete document.body.dataset.ready;
     setConn(`disconnected (${e.code}${e.reason ? `: ${e.reason}` : ""}); retrying`, "error");
-    setTimeout(() => start(token), state.retryMs);
+    retry(state.retryMs);
   };
   await Promise.all([loadHistory(), loadApprovals(), loadModels()]);
   document.body.dataset.ready = "true";
 }
 
-function main() {
+async function main() {
   for (const b of document.querySelectorAll("#tabs button")) {
     b.addEventListener("click", () => showTab(b.dataset.tab));
   }
@@ -767,13 +1028,9 @@ function main() {
   $("pairing-refresh").addEventListener("click", loadPairing);
   $("status-refresh").addEventListener("click", loadStatus);
 
-  const token = takeToken();
-  if (!token) {
-    setConn("no token", "error");
-    explainNoToken("This page needs the gateway token.");
-    return;
-  }
-  start(token);
+  takeToken();
+  state.device = await loadDevice();
+  await start();
 }
 
 main();
