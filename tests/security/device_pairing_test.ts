@@ -301,8 +301,10 @@ Deno.test("a device from a remote peer must be approved by an operator", async (
   await using gw = await startTestGateway({ isLocalPeer: () => false });
   const op = await gw.client();
   const requested: Record<string, unknown>[] = [];
+  const resolved: Record<string, unknown>[] = [];
   op.onEvent((e) => {
     if (e.event === "device.pair.requested") requested.push(e.payload);
+    if (e.event === "device.pair.resolved") resolved.push(e.payload);
   });
   const reader = await gw.client({ scopes: ["operator.read"] });
   const readerEvents: string[] = [];
@@ -360,6 +362,10 @@ Deno.test("a device from a remote peer must be approved by an operator", async (
       scopes: ["operator.read"],
     });
     assert.deepEqual(r.device.scopes, ["operator.read"]);
+    assert.deepEqual(
+      resolved.map((e) => [e.requestId, e.deviceId, e.decision]),
+      [[requestId, device.id, "approved"]],
+    );
     const c = await GatewayClient.connect(gw.wsUrl, { device, scopes: ["operator.admin"] });
     assert.deepEqual(
       helloAuth(c).scopes,
