@@ -126,6 +126,7 @@ Deno.test({
   await t.step("an exec call waits until it is allowed on the page", async () => {
     fake.script(
       {
+        text: "Let me run it.",
         toolCalls: [{
           id: "call-1",
           name: "exec",
@@ -150,6 +151,9 @@ Deno.test({
     assert.match(tool ?? "", /tool exec done/);
     assert.match(tool ?? "", /approved in the browser/);
     assert.equal(await page.isHidden("#approval-count"), true);
+    // The text before the tool call stays above its block, shown once.
+    const texts = await page.locator("#chat-log .msg.assistant").allTextContents();
+    assert.deepEqual(texts.slice(-2), ["Let me run it.", "It printed the words."]);
   });
 
   await t.step("a screenshot of the chat view is saved", async () => {

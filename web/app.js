@@ -392,7 +392,7 @@ function onChat(p) {
   const show = (text, role = "assistant") => {
     if (!run.bubble) run.bubble = bubble(role, "");
     run.bubble.className = `msg ${role}`;
-    run.bubble.textContent = text;
+    run.bubble.textContent = text.replace(/^\s+/, ""); // the gateway separates model calls with "\n\n"
     run.bubble.dataset.state = p.state;
     scrollDown();
   };
@@ -404,8 +404,10 @@ function onChat(p) {
     show(run.text);
     bubble("system", `${p.status?.kind}: ${p.status?.detail ?? p.status?.reason ?? ""}`);
   } else if (p.state === "final") {
-    run.text = p.message?.text ?? run.text;
-    show(run.text);
+    // `message` is the whole reply; after tool rounds its earlier parts are already shown above the
+    // tool blocks, so then only the part streamed since the last tool is kept.
+    if (!run.afterTool) run.text = p.message?.text ?? run.text;
+    if (run.text || !run.afterTool) show(run.text);
     run.bubble = null;
     run.text = "";
   } else if (p.state === "error" || p.state === "aborted") {
@@ -425,6 +427,7 @@ function onAgent(p) {
     // The reply's text so far stays above the tool block; later text starts a new bubble.
     run.bubble = null;
     run.text = "";
+    run.afterTool = true;
     const block = toolBlock(d.name, d.callId);
     block.append(el("pre", {}, pretty(d.args)));
   } else if (d.phase === "result") {
