@@ -86,3 +86,77 @@ allow_from = ["${ANN.id}"]
     await reader.close();
   }
 });
+
+Deno.test("a reminder asked for in Telegram is listed, fires in that chat, and its run is kept", async () => {
+  const OLGA = { id: 6161, first_name: "Olga" };
+  await using provider = await FakeOpenAI.start();
+  await using telegram = await FakeTelegram.start({ token: TOKEN });
+  await using gp = await GatewayProcess.start({
+    config: `[providers.fake]
+kind = "openai"
+base_url = "${provider.url}"
+[agent]
+model = "fake/e2e-model"
+[channels.telegram]
+enabled = true
+api_root = "${telegram.url}"
+poll_timeout_seconds = 1
+`,
+    env: { TELEGRAM_BOT_TOKEN: TOKEN },
+  });
+  const within = () => AbortSignal.timeout(15_000);
+  // Olga pairs and so owns the bot (cron is an owner-only tool).
+  telegram.pushMessage({ from: OLGA, text: "hi" });
+  await telegram.until(() => telegram.sent(OLGA.id).length === 1, within());
+  const code = /\b([A-HJKMNP-Z2-9]{8})\b/.exec(telegram.sent(OLGA.id)[0])![1];
+  assert.equal((await gp.cli(["pairing", "approve", "telegram", code])).code, 0);
+
+  provider.script(
+    {
+      toolCalls: [{
+        id: "c1",
+        name: "cron",
+        arguments: JSON.stringify({ action: "add", text: "call Ana", in: "3s" }),
+      }],
+    },
+    { text: "I will remind you in 3 seconds." },
+  );
+  telegram.pushMessage({ from: OLGA, text: "remind me in 3 seconds to call Ana" });
+  await telegram.until(
+    () => telegram.sent(OLGA.id).some((t) => t.includes("I will remind you")),
+    within(),
+  );
+  const fed = (provider.requests.at(-1)!.body.messages as { role: string; content: unknown }[])
+    .find((m) => m.role === "tool");
+  assert.match(
+    String(fed?.content),
+    /scheduled (r-[0-9a-f]{8}) \(at 3s\); next run .*sent to this telegram chat/,
+  );
+  const id = /scheduled (r-[0-9a-f]{8})/.exec(String(fed?.content))![1];
+  const before = await gp.cli(["cron", "list"]);
+  assert.match(
+    before.stdout,
+    new RegExp(`${id}\\s+at 3s\\s+\\S+\\s+session:agent:main:main\\s+enabled`),
+  );
+
+  await telegram.until(
+    () => telegram.sent(OLGA.id).some((t) => t.includes("⏰ Reminder: call Ana")),
+    within(),
+  );
+  let runs = await gp.cli(["cron", "runs", id]);
+  for (let i = 0; i < 50 && !/schedule\s+ok/.test(runs.stdout); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    runs = await gp.cli(["cron", "runs", id]);
+  }
+  assert.match(runs.stdout, /schedule\s+ok/);
+  assert.doesNotMatch(
+    (await gp.cli(["cron", "list"])).stdout,
+    new RegExp(id),
+    "a done reminder is gone",
+  );
+  assert.equal(
+    telegram.sent(OLGA.id).filter((t) => t.includes("Reminder: call Ana")).length,
+    1,
+    "delivered once",
+  );
+});

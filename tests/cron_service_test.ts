@@ -133,6 +133,7 @@ Deno.test("at (relative and absolute), every and cron fire when due; a done at j
   assert.deepEqual(at("every15"), [15, 30, 45, 60, 75, 90, 105, 120]);
   assert.deepEqual(at("hourly"), [60, 120]);
   assert.equal(await h.store.get("in20m"), undefined, "an at job is deleted after success");
+  assert.equal((await h.store.runs("in20m")).length, 1, "its run is kept");
   const runs = await h.store.runs("every15");
   assert.equal(runs.length, 5, "history keeps the newest 5");
   assert.equal(runs[0].outcome, "ok");

@@ -328,7 +328,7 @@ Deno.test("the request for a first 'hi' stays within 8 KB (system prompt and too
     for (const body of [openai.requests[0].body, claude.requests[0].body]) {
       const bytes = new TextEncoder().encode(JSON.stringify(body)).length;
       assert.ok(bytes <= 8 * 1024, `${bytes} bytes`);
-      assert.equal((body as { tools: unknown[] }).tools.length, 7, "the coding profile's tools");
+      assert.equal((body as { tools: unknown[] }).tools.length, 8, "the coding profile's tools");
     }
   });
 });

@@ -94,6 +94,7 @@ Deno.test("openai: parallel tool calls run, a failing one comes back as an error
       "edit",
       "list",
       "web_fetch",
+      "cron",
     ], "the coding profile without exec (no programs listed)");
 
     const history = await c.request<{ messages: { role: string }[] }>("chat.history", {

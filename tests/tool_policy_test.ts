@@ -28,6 +28,7 @@ Deno.test("the default coding profile: files and web allowed, exec asks", () => 
     exec: "ask",
     web_fetch: "allow",
     message: "off",
+    cron: "allow",
   });
   const exec = policy("").decide("exec", {})!;
   assert.deepEqual(exec.why, ["profile coding includes group:runtime", "exec asks by default"]);

@@ -120,7 +120,7 @@ Deno.test("doctor prints one row per tool: its mode and grants, or why it is off
     }).output();
     const text = new TextDecoder().decode(out.stdout);
     const rows = text.split("\n").filter((l) => /^\w+\s+tool /.test(l));
-    assert.equal(rows.length, 9, text);
+    assert.equal(rows.length, 10, text);
     assert.match(text, /^ok\s+tool time_now\s+allow; needs no permission$/m);
     assert.match(text, /^ok\s+tool session_status\s+allow; needs no permission$/m);
     assert.match(
@@ -134,6 +134,7 @@ Deno.test("doctor prints one row per tool: its mode and grants, or why it is off
       /^ok\s+tool web_fetch\s+allow; runs with --allow-net --deny-net=169\.254\.169\.254/m,
     );
     assert.match(text, /^ok\s+tool message\s+off: /m);
+    assert.match(text, /^ok\s+tool cron\s+allow; needs no permission$/m);
   } finally {
     await Deno.remove(home, { recursive: true });
   }

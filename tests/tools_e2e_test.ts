@@ -142,7 +142,7 @@ Deno.test("without --allow-run exec is disabled, doctor says so, and the gateway
   assert.deepEqual(
     (fake.requests.at(-1)!.body.tools as { function: { name: string } }[])
       .map((t) => t.function.name),
-    ["time_now", "session_status", "read", "write", "edit", "list", "web_fetch"],
+    ["time_now", "session_status", "read", "write", "edit", "list", "web_fetch", "cron"],
     "exec is not offered to the model",
   );
 });

@@ -78,5 +78,5 @@ Deno.test("status lists the tools the policy gives the main session", async () =
     sessionKey: "agent:main:main",
   });
   assert.deepEqual(status.tools, on(effective));
-  assert.deepEqual(status.tools, ["time_now", "session_status", "read", "write", "list"]);
+  assert.deepEqual(status.tools, ["time_now", "session_status", "read", "write", "list", "cron"]);
 });

@@ -188,7 +188,13 @@ export async function runTurn(
         const results = await runToolRound(calls, {
           tools: deps.tools,
           origin,
-          context: { sessionKey, runId, model: reply.ref, signal: ctx.signal },
+          context: {
+            sessionKey,
+            runId,
+            model: reply.ref,
+            signal: ctx.signal,
+            ...(replyTo ? { reply: replyTo } : {}),
+          },
           reporter,
           now: () => performance.now(),
         });

@@ -258,7 +258,8 @@ export class CronService {
     if (
       job.schedule.kind === "at" && run.outcome === "ok" && !job.keep && job.origin !== "config"
     ) {
-      await this.remove(id);
+      this.#schedules.delete(id);
+      await store.remove(id, { keepRuns: true }); // `cron runs ID` still shows how it went
       return;
     }
     const updated: CronJob = { ...job, failures, nextRunAt: next };

@@ -1,10 +1,11 @@
 /**
  * Jobs and their run history in Deno KV: `["cron", "job", id]` per job, `["cron", "run", jobId,
- * startedAt, runId]` per run (the newest `retain` per job are kept).
+ * startedAt, runId]` per run (the newest `retain` per job are kept, none past 30 days).
  */
 import type { CronJob, CronRun } from "./job.ts";
 
 const JOBS: Deno.KvKey = ["cron", "job"];
+const RUN_TTL_MS = 30 * 86_400_000;
 const jobKey = (id: string): Deno.KvKey => [...JOBS, id];
 const runsPrefix = (jobId: string): Deno.KvKey => ["cron", "run", jobId];
 const runKey = (run: CronRun): Deno.KvKey => [...runsPrefix(run.jobId), run.startedAt, run.runId];
@@ -40,19 +41,24 @@ export class CronStore {
     return r.ok;
   }
 
-  /** Removes a job and its history; true when it existed. */
-  async remove(id: string): Promise<boolean> {
+  /**
+   * Removes a job, and its history unless `keepRuns` (a finished `at` job keeps its run, which
+   * then expires with age); true when it existed.
+   */
+  async remove(id: string, options: { keepRuns?: boolean } = {}): Promise<boolean> {
     const existed = (await this.#kv.get(jobKey(id))).value !== null;
     await this.#kv.delete(jobKey(id));
-    for await (const row of this.#kv.list({ prefix: runsPrefix(id) })) {
-      await this.#kv.delete(row.key);
+    if (!options.keepRuns) {
+      for await (const row of this.#kv.list({ prefix: runsPrefix(id) })) {
+        await this.#kv.delete(row.key);
+      }
     }
     return existed;
   }
 
-  /** Records a run and drops the oldest past the retention. */
+  /** Records a run and drops the oldest past the retention (runs also expire after 30 days). */
   async addRun(run: CronRun): Promise<void> {
-    await this.#kv.set(runKey(run), run);
+    await this.#kv.set(runKey(run), run, { expireIn: RUN_TTL_MS });
     const keys: Deno.KvKey[] = [];
     for await (const row of this.#kv.list({ prefix: runsPrefix(run.jobId) }, { reverse: true })) {
       keys.push(row.key);

@@ -63,10 +63,8 @@ export function cronMethods(cron: CronService | undefined, clock: Clock): Map<st
       spec(
         "operator.read",
         id.extend({ limit: z.number().int().min(1).max(1000).optional() }),
-        async (p) => {
-          await found(p.id);
-          return { runs: await need().runs(p.id, p.limit ?? 50) };
-        },
+        // A finished one-off job is gone but its runs are kept a while: no NOT_FOUND here.
+        async (p) => ({ runs: await need().runs(p.id, p.limit ?? 50) }),
       ),
     ],
     [

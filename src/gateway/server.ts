@@ -307,6 +307,7 @@ async function serve(
     env,
     disabled: options.disabledTools,
     messaging: { outbox, adapters, kick: () => delivery.kick() },
+    ...(config.cron.enabled ? { scheduling: { service: () => cron, clock } } : {}),
     isOwner: (origin) =>
       operatorIsOwner(origin) ||
       (origin.channel !== undefined && origin.sender !== undefined &&

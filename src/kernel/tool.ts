@@ -1,5 +1,6 @@
 /** The tool contract: what the model may call, with parameters checked before a tool runs. */
 import type { z } from "zod";
+import type { ReplyTarget } from "./channel.ts";
 
 /** Tool groups, for `tools.allow` / `tools.deny` (`group:fs` …) and profiles. */
 export type ToolGroup = "fs" | "runtime" | "web" | "messaging" | "session";
@@ -14,6 +15,8 @@ export interface ToolContext {
   model: string;
   /** Aborted when the turn is stopped; long tools must honour it. */
   signal: AbortSignal;
+  /** The chat this turn answers, when it came from a chat channel (reminders go back there). */
+  reply?: ReplyTarget;
   /**
    * What `prepare` resolved and an approval (if one was asked) bound. When present, the tool must
    * act on exactly this (the resolved program, argv and cwd), never re-resolve from the arguments.

@@ -12,4 +12,5 @@ export const BUILTIN_TOOLS: readonly { name: string; group: ToolGroup }[] = [
   { name: "exec", group: "runtime" },
   { name: "web_fetch", group: "web" },
   { name: "message", group: "messaging" },
+  { name: "cron", group: "session" },
 ];

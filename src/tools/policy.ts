@@ -44,7 +44,7 @@ export const PROFILE_GROUPS: Record<ToolsConfig["profile"], readonly ToolGroup[]
 export const DEFAULT_MODES: Readonly<Record<string, ToolMode>> = { exec: "ask" };
 
 /** Tools only the owner's conversations get unless an override for the origin allows them. */
-export const OWNER_ONLY: ReadonlySet<string> = new Set(["message"]);
+export const OWNER_ONLY: ReadonlySet<string> = new Set(["message", "cron"]);
 
 /** The operator (CLI, control-plane clients, no channel) is the owner; channels add their own. */
 export function operatorIsOwner(origin: Origin): boolean {

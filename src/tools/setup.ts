@@ -9,6 +9,7 @@ import { ApprovalBroker } from "./approvals.ts";
 import { BUILTIN_TOOLS } from "./catalog.ts";
 import { sessionStatusTool } from "./builtin/session_status.ts";
 import { timeNowTool } from "./builtin/time_now.ts";
+import { cronTool, type CronToolDeps } from "./builtin/cron.ts";
 import { messageTool, type MessageToolDeps } from "./builtin/message.ts";
 import { type Origin, ToolPolicy } from "./policy.ts";
 import { checkPreconditions, type Preconditions } from "./preconditions.ts";
@@ -29,6 +30,8 @@ export interface ToolSetupDeps {
   disabled: Map<string, string>;
   /** What the message tool sends through. */
   messaging: MessageToolDeps;
+  /** What the cron tool schedules through; absent when `[cron] enabled = false`. */
+  scheduling?: CronToolDeps;
   /** Whether an origin is a channel's owner (owner-only tools). */
   isOwner: (origin: Origin) => boolean;
 }
@@ -76,6 +79,7 @@ export function setupTools(deps: ToolSetupDeps): ToolSetup {
   if (deps.messaging.adapters.size === 0) {
     off.set("message", "message is off: no channel is configured to send to");
   }
+  if (!deps.scheduling) off.set("cron", "cron is off: [cron] enabled = false");
   const reachable = reachableTools(loaded);
   const pre = checkPreconditions({
     workspacePath: loaded.workspacePath,
@@ -156,6 +160,7 @@ function builtTools(off: ReadonlyMap<string, string>, pre: Preconditions): Set<s
   if (pre.workspace && pre.programs.size > 0) out.add("exec");
   out.add("web_fetch");
   out.add("message");
+  out.add("cron");
   for (const name of off.keys()) out.delete(name);
   return out;
 }
@@ -202,5 +207,6 @@ async function buildRegistry(
     }));
   }
   if (on("message")) tools.push(messageTool(deps.messaging));
+  if (on("cron") && deps.scheduling) tools.push(cronTool(deps.scheduling));
   return new ToolRegistry(tools);
 }
