@@ -234,3 +234,38 @@ Deno.test("declared scopes are granted exactly, never widened", async () => {
   const reader = await gw.client({ scopes: ["operator.read", "operator.read"] });
   assert.deepEqual((reader.hello.auth as { scopes: string[] }).scopes, ["operator.read"]);
 });
+
+Deno.test("status names the channels and the gateway's recent warnings and errors", async () => {
+  const { RecentProblems } = await import("../src/gateway/recent_problems.ts");
+  const lines: string[] = [];
+  const base = {
+    debug: () => {},
+    info: (m: string) => lines.push(`info ${m}`),
+    warn: (m: string) => lines.push(`warn ${m}`),
+    error: (m: string) => lines.push(`error ${m}`),
+    with: () => base,
+  };
+  const problems = new RecentProblems(2);
+  const log = problems.wrap(base, () => 5).with({ runId: "r" });
+  log.info("fine");
+  log.warn("first");
+  log.error("second", { error: "boom" });
+  log.error("third");
+  assert.deepEqual(lines, ["info fine", "warn first", "error second", "error third"]);
+  assert.deepEqual(problems.list(), [
+    { ts: 5, level: "error", msg: "second", error: "boom" },
+    { ts: 5, level: "error", msg: "third" },
+  ]);
+
+  await using gw = await startTestGateway();
+  const c = await gw.client();
+  const status = await c.request<
+    { channels: { id: string; state: string }[]; recentProblems: unknown[] }
+  >(
+    "status",
+    {},
+  );
+  assert.deepEqual(status.channels.map((ch) => ch.id), ["webchat", "telegram", "terminal"]);
+  assert.equal(status.channels[1].state, "off");
+  assert.ok(Array.isArray(status.recentProblems));
+});

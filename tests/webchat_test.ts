@@ -292,6 +292,9 @@ Deno.test({
     assert.match(text, /uptime/);
     assert.match(text, /fake\/web-model \(primary\)ready/);
     assert.match(text, /provider fake/);
+    assert.match(text, /channel webchatserved at \//);
+    assert.match(text, /channel telegrampolling/);
+    assert.match(text, /Recent problems \(gateway log\)/);
   });
 
   await t.step("the page talked only to its own origin and never put the token in a URL", () => {

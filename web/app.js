@@ -877,6 +877,15 @@ async function loadStatus() {
         b,
       ) => [b.key, `${b.running ? "running, " : ""}${b.queued} queued`]),
     ]),
+    el("h2", {}, "Recent problems (gateway log)"),
+    Array.isArray(s.recentProblems) && s.recentProblems.length
+      ? table(
+        s.recentProblems.slice().reverse().map((p) => [
+          `${new Date(p.ts).toLocaleTimeString()} ${p.level}`,
+          p.error ? `${p.msg}: ${p.error}` : p.msg,
+        ]),
+      )
+      : el("p", { class: "meta" }, "None."),
     el("h2", {}, "Recent errors (seen by this page)"),
     state.errors.length
       ? table(

@@ -29,6 +29,7 @@ import { createCommands } from "../agent/commands.ts";
 import { KvOutbox, KvSessionStore } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
+import { RecentProblems } from "./recent_problems.ts";
 import { AuthLimiter } from "./auth_limiter.ts";
 import { assertSafeBind, bindHost, isLoopback } from "./bind.ts";
 import { type ConfigWatch, watchConfigFile } from "./config_watch.ts";
@@ -132,9 +133,12 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
     );
   }
 
+  const problems = new RecentProblems();
   try {
     return await serve({
       ...options,
+      logger: problems.wrap(logger, () => clock.now()),
+      problems,
       clock,
       kv,
       startedAt,
@@ -230,6 +234,7 @@ async function serve(
     disabledTools: Map<string, string>;
     disabledChannels: Map<string, string>;
     needs: Need[];
+    problems: RecentProblems;
   },
 ): Promise<RunningGateway> {
   const { loaded, logger, env, clock, kv, startedAt, disabledProviders } = options;
@@ -397,7 +402,24 @@ async function serve(
     lanes: { ...chat.lanes.stats(), busiest: chat.lanes.lanes(10) },
     store: /^https?:/.test(loaded.storePath) ? "remote" : loaded.storePath,
     config: { path: loaded.path, found: loaded.found, restartNeeded: reloader.restartNeeded() },
+    channels: channelStates(),
+    cron: { enabled: config.cron.enabled },
+    recentProblems: options.problems.list(),
   });
+  /** Each chat surface and its state, for `status`. */
+  const channelStates = () => {
+    const tg = config.channels.telegram;
+    const telegramState = telegram
+      ? telegram.state()
+      : !tg.enabled
+      ? "off"
+      : `off: ${options.disabledChannels.get("telegram") ?? "not started (see the log)"}`;
+    return [
+      { id: "webchat", state: "served at /" },
+      { id: "telegram", state: telegramState },
+      { id: "terminal", state: "gatehouse chat" },
+    ];
+  };
   // Built (and its config jobs seeded) before the methods; started once the gateway is ready.
   const cron = await openCron({
     config: config.cron,

@@ -51,6 +51,8 @@ export interface TelegramChannel {
   webhook?: { path: string; handler(req: Request): Promise<Response> };
   /** Starts polling (after the gateway is ready); messages go to `chat`. */
   start(chat: ChatSink): void;
+  /** How it is doing, in a few words: "polling", "webhook", "polling: 409 conflict, retrying". */
+  state(): string;
   /** Takes the access settings ({@linkcode TELEGRAM_LIVE_KEYS}) of a reloaded config for the next update. */
   reconfigure(config: TelegramConfig): void;
   stop(): Promise<void>;
@@ -162,6 +164,7 @@ export async function createTelegram(deps: TelegramDeps): Promise<TelegramChanne
   return {
     sender,
     ...(webhook ? { webhook } : {}),
+    state: () => (webhook ? "webhook" : poller.state()),
     start(service) {
       chat = service;
       unlisten = deps.events.listen((event, payload) => {

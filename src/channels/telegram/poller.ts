@@ -46,6 +46,13 @@ export class TelegramPoller {
     this.#loop ??= this.#run();
   }
 
+  /** "polling", or what keeps failing: "polling: conflict (409), retrying". */
+  state(): string {
+    if (!this.#loop) return "starting";
+    if (this.#stop.signal.aborted) return "stopped";
+    return this.#lastKind ? `polling: ${this.#lastKind}, retrying` : "polling";
+  }
+
   /** Stops polling (the poll in flight is aborted); resolves when the loop has ended. */
   async stop(): Promise<void> {
     this.#stop.abort();
