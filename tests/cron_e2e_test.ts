@@ -6,28 +6,17 @@
 import assert from "node:assert/strict";
 import { FakeOpenAI } from "./_servers/openai.ts";
 import { FakeTelegram } from "./_servers/telegram.ts";
-import { GatewayProcess } from "./_helpers/gateway_process.ts";
+import { startWithTelegram, TELEGRAM_TEST_TOKEN } from "./_helpers/telegram_gateway.ts";
 import { GatewayClient } from "../src/cli/client.ts";
 
-const TOKEN = "7000000001:AAtest-token";
+const TOKEN = TELEGRAM_TEST_TOKEN;
 const ANN = { id: 4242, first_name: "Ann" };
 
 Deno.test("gatehouse cron adds, lists, runs (announcing to Telegram), shows runs and removes a job", async () => {
   await using provider = await FakeOpenAI.start();
   await using telegram = await FakeTelegram.start({ token: TOKEN });
-  await using gp = await GatewayProcess.start({
-    config: `[providers.fake]
-kind = "openai"
-base_url = "${provider.url}"
-[agent]
-model = "fake/e2e-model"
-[channels.telegram]
-enabled = true
-api_root = "${telegram.url}"
-poll_timeout_seconds = 1
-allow_from = ["${ANN.id}"]
-`,
-    env: { TELEGRAM_BOT_TOKEN: TOKEN },
+  await using gp = await startWithTelegram(provider, telegram, {
+    telegram: `poll_timeout_seconds = 1\nallow_from = ["${ANN.id}"]`,
   });
   const add = await gp.cli([
     "cron",
@@ -91,19 +80,7 @@ Deno.test("a reminder asked for in Telegram is listed, fires in that chat, and i
   const OLGA = { id: 6161, first_name: "Olga" };
   await using provider = await FakeOpenAI.start();
   await using telegram = await FakeTelegram.start({ token: TOKEN });
-  await using gp = await GatewayProcess.start({
-    config: `[providers.fake]
-kind = "openai"
-base_url = "${provider.url}"
-[agent]
-model = "fake/e2e-model"
-[channels.telegram]
-enabled = true
-api_root = "${telegram.url}"
-poll_timeout_seconds = 1
-`,
-    env: { TELEGRAM_BOT_TOKEN: TOKEN },
-  });
+  await using gp = await startWithTelegram(provider, telegram);
   const within = () => AbortSignal.timeout(15_000);
   // Olga pairs and so owns the bot (cron is an owner-only tool).
   telegram.pushMessage({ from: OLGA, text: "hi" });

@@ -8,29 +8,14 @@
 import assert from "node:assert/strict";
 import { FakeOpenAI } from "./_servers/openai.ts";
 import { FakeTelegram } from "./_servers/telegram.ts";
-import { GatewayProcess } from "./_helpers/gateway_process.ts";
+import { startWithTelegram, TELEGRAM_TEST_TOKEN } from "./_helpers/telegram_gateway.ts";
 
-const TOKEN = "7000000001:AAtest-token";
+const TOKEN = TELEGRAM_TEST_TOKEN;
 const ANN = { id: 4242, first_name: "Ann", username: "ann" };
 
-function config(provider: FakeOpenAI, telegram: FakeTelegram, extra = ""): string {
-  return `[providers.fake]
-kind = "openai"
-base_url = "${provider.url}"
-[agent]
-model = "fake/e2e-model"
-[channels.telegram]
-enabled = true
-api_root = "${telegram.url}"
-poll_timeout_seconds = 1
-${extra}
-`;
-}
-
 async function start(provider: FakeOpenAI, telegram: FakeTelegram, extra = "") {
-  return await GatewayProcess.start({
-    config: config(provider, telegram, extra),
-    env: { TELEGRAM_BOT_TOKEN: TOKEN },
+  return await startWithTelegram(provider, telegram, {
+    telegram: `poll_timeout_seconds = 1\n${extra}`,
   });
 }
 

@@ -7,9 +7,10 @@
 import assert from "node:assert/strict";
 import { FakeOpenAI } from "./_servers/openai.ts";
 import { FakeTelegram } from "./_servers/telegram.ts";
-import { GatewayProcess } from "./_helpers/gateway_process.ts";
+import type { GatewayProcess } from "./_helpers/gateway_process.ts";
+import { startWithTelegram, TELEGRAM_TEST_TOKEN } from "./_helpers/telegram_gateway.ts";
 
-const TOKEN = "7000000001:AAtest-token";
+const TOKEN = TELEGRAM_TEST_TOKEN;
 const BOT = "gatehouse_test_bot";
 const ANN = { id: 4242, first_name: "Ann", username: "ann" };
 const BOB = { id: 5151, first_name: "Bob" };
@@ -19,21 +20,9 @@ const GROUP = -1001234567;
 type Msg = { role: string; content?: unknown };
 
 async function start(provider: FakeOpenAI, telegram: FakeTelegram, extra = "") {
-  return await GatewayProcess.start({
-    config: `[providers.fake]
-kind = "openai"
-base_url = "${provider.url}"
-[agent]
-model = "fake/e2e-model"
-${extra}
-[channels.telegram]
-enabled = true
-api_root = "${telegram.url}"
-poll_timeout_seconds = 1
-allow_from = ["${ANN.id}"]
-groups = ["${GROUP}"]
-`,
-    env: { TELEGRAM_BOT_TOKEN: TOKEN },
+  return await startWithTelegram(provider, telegram, {
+    before: extra,
+    telegram: `poll_timeout_seconds = 1\nallow_from = ["${ANN.id}"]\ngroups = ["${GROUP}"]`,
   });
 }
 
@@ -258,20 +247,10 @@ Deno.test("webhook mode: Telegram's posts with the secret are answered; others a
   await using provider = await FakeOpenAI.start();
   await using telegram = await FakeTelegram.start({ token: TOKEN });
   const secret = "s3cret_for-the-webhook";
-  await using gp = await GatewayProcess.start({
-    config: `[providers.fake]
-kind = "openai"
-base_url = "${provider.url}"
-[agent]
-model = "fake/e2e-model"
-[channels.telegram]
-enabled = true
-api_root = "${telegram.url}"
-mode = "webhook"
-webhook_url = "https://bot.example.com/gw"
-allow_from = ["${ANN.id}"]
-`,
-    env: { TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_WEBHOOK_SECRET: secret },
+  await using gp = await startWithTelegram(provider, telegram, {
+    telegram:
+      `mode = "webhook"\nwebhook_url = "https://bot.example.com/gw"\nallow_from = ["${ANN.id}"]`,
+    env: { TELEGRAM_WEBHOOK_SECRET: secret },
   });
   assert.ok(gp.flags.some((f) => f.includes("TELEGRAM_WEBHOOK_SECRET")), gp.flags.join(" "));
   const path = await webhookPath(secret);
