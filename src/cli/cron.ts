@@ -33,13 +33,15 @@ export const cron: Command = {
   usage: `gatehouse cron [list] [--json]
 gatehouse cron add ID (--cron "0 8 * * *" [--tz ZONE] | --every 1h | --at 20m|ISO)
                    (--message TEXT | --event TEXT [--wake]) [--target main|isolated|session:KEY]
-                   [--announce CHANNEL:TO] [--name NAME]
+                   [--announce CHANNEL:TO | --webhook URL] [--name NAME]
 gatehouse cron rm|run|enable|disable ID
 gatehouse cron runs ID [--json]
 
 Jobs run as turns in their session (through its lane, never overlapping themselves); --announce
-sends the final text to a chat (e.g. telegram:123456789). Jobs from [[cron.jobs]] in the config
-are seeded at every start. Adding and changing jobs needs operator.admin.
+sends the final text to a chat (e.g. telegram:123456789); --webhook POSTs the run's result as
+JSON to an http(s) URL (public addresses only, unless tools.web_fetch.private_hosts lists it).
+Jobs from [[cron.jobs]] in the config are seeded at every start. Adding and changing jobs needs
+operator.admin.
 ${TARGET_USAGE}`,
   async run(args, env) {
     const { values, positionals } = parse(args, {
@@ -54,6 +56,7 @@ ${TARGET_USAGE}`,
       wake: { type: "boolean" },
       target: { type: "string" },
       announce: { type: "string" },
+      webhook: { type: "string" },
       name: { type: "string" },
     });
     if (values.help) {
@@ -137,7 +140,9 @@ function printJson(value: unknown): number {
 /** `cron add` flags as `cron.add` params (the `[[cron.jobs]]` fields). */
 function addParams(id: string, v: Record<string, unknown>): Record<string, unknown> {
   const p: Record<string, unknown> = { id };
-  for (const key of ["cron", "tz", "every", "at", "message", "event", "target", "name"]) {
+  for (
+    const key of ["cron", "tz", "every", "at", "message", "event", "target", "name", "webhook"]
+  ) {
     if (v[key] !== undefined) p[key] = v[key];
   }
   if (v.wake) p.wake = true;

@@ -32,6 +32,8 @@ export const cronJobConfig = z.object({
     to: z.string().min(1),
     thread_id: z.string().min(1).optional(),
   }).optional(),
+  /** POST the run's result as JSON to this http(s) URL (through web_fetch's SSRF guard). */
+  webhook: z.string().url().regex(/^https?:\/\//i, "use an http(s) URL").optional(),
   enabled: z.boolean().default(true),
   /** An `at` job stays (disabled) after it ran instead of being deleted. */
   keep: z.boolean().default(false),
@@ -49,6 +51,13 @@ export const cronJobConfig = z.object({
       code: "custom",
       message: "give exactly one of message (a turn) or event (a scheduled event)",
       path: ["message"],
+    });
+  }
+  if (job.announce !== undefined && job.webhook !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: "give at most one of announce or webhook",
+      path: ["webhook"],
     });
   }
   if (job.tz !== undefined && job.cron === undefined) {

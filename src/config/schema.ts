@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { cronConfig } from "./cron_schema.ts";
+import { hooksConfig } from "./hooks_schema.ts";
 import { BUILTIN_TOOLS } from "../tools/catalog.ts";
 
 const envName = z.string().regex(
@@ -239,6 +240,7 @@ export const configSchema = z.object({
   tools: tools.prefault({}),
   channels: channels.prefault({}),
   cron: cronConfig.prefault({}),
+  hooks: hooksConfig.prefault({}),
   log: log.prefault({}),
 }).superRefine((cfg, ctx) => {
   const refs: [string, (string | number)[]][] = [];

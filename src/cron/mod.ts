@@ -6,6 +6,7 @@
 import type { CronConfig } from "../config/cron_schema.ts";
 import type { Clock, Logger, Replies, SessionStore } from "../kernel/mod.ts";
 import { type CronChat, deliverJob, executeJob } from "./runner.ts";
+import type { WebhookDeliveryDeps } from "./webhook.ts";
 import { seedJobs } from "./seed.ts";
 import { CronService } from "./service.ts";
 import { CronStore } from "./store.ts";
@@ -24,6 +25,8 @@ export interface CronDeps {
   store: SessionStore;
   listen: (fn: (event: string, payload: unknown) => void) => () => void;
   replies: Replies;
+  /** Where `webhook` deliveries may go (web_fetch's SSRF policy). */
+  webhook?: WebhookDeliveryDeps;
   /** The Telegram owner's chat, told when a job is disabled. */
   owner: () => Promise<string | undefined>;
 }
@@ -43,6 +46,7 @@ export async function openCron(deps: CronDeps): Promise<CronService | undefined>
     listen: deps.listen,
     replies: deps.replies,
     timeoutMs: deps.config.run_timeout_seconds * 1000,
+    ...(deps.webhook ? { webhook: deps.webhook } : {}),
   };
   return new CronService({
     store,

@@ -14,6 +14,7 @@ import {
   type SessionStore,
 } from "../kernel/mod.ts";
 import type { CronJob, CronRun } from "./job.ts";
+import { postWebhook, type WebhookDeliveryDeps } from "./webhook.ts";
 
 /** The chat service as cron uses it. */
 export interface CronChat {
@@ -35,6 +36,8 @@ export interface CronRunnerDeps {
   listen: (fn: (event: string, payload: unknown) => void) => () => void;
   replies: Replies;
   timeoutMs: number;
+  /** Where `webhook` deliveries may go (web_fetch's SSRF policy); without it they fail. */
+  webhook?: WebhookDeliveryDeps;
 }
 
 /** The session a job's run uses. */
@@ -71,7 +74,7 @@ export async function executeJob(
 
 /** Sends a run's result where the job says. */
 export async function deliverJob(
-  deps: Pick<CronRunnerDeps, "replies">,
+  deps: Pick<CronRunnerDeps, "replies" | "webhook">,
   job: CronJob,
   run: CronRun,
   text: string,
@@ -90,7 +93,14 @@ export async function deliverJob(
     await deps.replies.send(target, text, { id: `cron:${run.runId}`, runId: run.runId });
     return;
   }
-  throw new Error("webhook delivery is not available yet; use announce or none");
+  if (!deps.webhook) throw new Error("webhook delivery is not set up in this gateway");
+  await postWebhook(deps.webhook, d.url, {
+    jobId: job.id,
+    runId: run.runId,
+    outcome: run.outcome,
+    text,
+    scheduledFor: run.scheduledFor,
+  });
 }
 
 /** Runs `message` as a turn and waits for its end (bounded by the run timeout). */

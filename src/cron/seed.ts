@@ -33,6 +33,8 @@ export function jobFromConfig(
         to: c.announce.to,
         ...(c.announce.thread_id ? { threadId: c.announce.thread_id } : {}),
       }
+      : c.webhook
+      ? { kind: "webhook", url: c.webhook }
       : { kind: "none" },
     enabled: c.enabled,
     keep: c.keep,

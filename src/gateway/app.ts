@@ -14,6 +14,8 @@ export interface AppDeps {
   upgrade(req: Request, remote: string): Response;
   /** Telegram's webhook route, in webhook mode (its secret header is its auth, not the token). */
   telegramWebhook?: { path: string; handler(req: Request): Promise<Response> };
+  /** `POST /hooks/agent` and `/hooks/wake`, when `[hooks]` is on (the hook token is their auth). */
+  hooks?: { handler(req: Request, remote: string): Promise<Response> };
   /** `GET /metrics`: the Prometheus text, behind the gateway token. */
   metrics?: {
     render(): string;
@@ -48,6 +50,10 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: Deno.ServeHandlerInfo
   }
   const hook = deps.telegramWebhook;
   if (hook) app.post(hook.path, (c) => hook.handler(c.req.raw));
+  const hooks = deps.hooks;
+  if (hooks) {
+    app.post("/hooks/*", (c) => hooks.handler(c.req.raw, c.env?.remoteAddr?.hostname ?? "unknown"));
+  }
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
     deps.logger.error("http handler failed", { path: c.req.path, error: String(err) });

@@ -29,6 +29,7 @@ import { createCommands } from "../agent/commands.ts";
 import { KvOutbox, KvSessionStore } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "./app.ts";
+import { openHooks } from "./hooks.ts";
 import { RecentProblems } from "./recent_problems.ts";
 import { AuthLimiter } from "./auth_limiter.ts";
 import { assertSafeBind, bindHost, isLoopback } from "./bind.ts";
@@ -430,6 +431,12 @@ async function serve(
     store,
     listen: (fn) => hub.listen(fn),
     replies,
+    webhook: {
+      policy: {
+        hosts: config.tools.web_fetch.hosts,
+        privateHosts: config.tools.web_fetch.private_hosts,
+      },
+    },
     owner: () => pairing.owner("telegram"),
   });
   const methods = createMethods({
@@ -486,12 +493,21 @@ async function serve(
     snapshot: () => ({ uptimeMs: clock.now() - startedAt, model: live().agent.model ?? null }),
     origins: () => allowedOrigins(port, config.gateway.allowed_origins),
   });
+  const hooks = openHooks({
+    config: config.hooks,
+    env: options.env,
+    chat,
+    replies,
+    limiter,
+    logger,
+  });
   const app = createApp({
     isReady: () => ready,
     upgrade,
     logger,
     metrics: { render: metrics.render, authorize: bearerAuth({ token, limiter, logger }) },
     ...(telegram?.webhook ? { telegramWebhook: telegram.webhook } : {}),
+    ...(hooks ? { hooks } : {}),
   });
 
   const recovered = await chat.recover();

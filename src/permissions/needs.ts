@@ -102,6 +102,7 @@ export function gatewayNeeds(loaded: LoadedConfig, options: { pathEnv?: string }
       add("ignore-env", name, `provider:${id}`);
     }
   }
+  if (config.hooks.enabled) add("env", config.hooks.token_env, "hooks");
   const telegram = config.channels.telegram;
   if (telegram.enabled) {
     add("net", netHost(telegram.api_root), "channel:telegram");

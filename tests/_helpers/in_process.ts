@@ -52,6 +52,8 @@ export async function startTestGateway(
     fake?: FakeOpenAI;
     anthropic?: FakeAnthropic;
     channels?: ChannelAdapter[];
+    /** Env values the gateway reads (besides PATH, which is passed through). */
+    env?: Record<string, string>;
     /**
      * Write the config to `<home>/config.toml` and reload it as the real gateway does: when the
      * file is saved, on SIGHUP and on `gateway.reload()`. @default false (no watch, no SIGHUP)
@@ -92,7 +94,7 @@ export async function startTestGateway(
     loaded,
     logger: options.logger ?? silentLogger,
     // Only PATH (exec looks up its allowlisted programs there); provider keys are never read.
-    env: (name) => (name === "PATH" ? Deno.env.get("PATH") : undefined),
+    env: (name) => (name === "PATH" ? Deno.env.get("PATH") : options.env?.[name]),
     clock: options.clock,
     revokeUnusedPermissions: false,
     channels: options.channels,
