@@ -295,11 +295,16 @@ Deno.test("gatehouse permissions grants the hook token's env var only when hooks
       tokenPath: "/tmp/gh/token",
       workspacePath: "/tmp/gh/workspace",
     });
-    return needs.filter((n) => n.kind === "env").map((n) => n.value);
+    return needs.filter((n) => n.kind === "env" || n.kind === "net").map((n) => n.value);
   };
   assert.ok(!envOf("").includes("GATEHOUSE_HOOK_TOKEN"));
   assert.ok(envOf("[hooks]\nenabled = true\n").includes("GATEHOUSE_HOOK_TOKEN"));
   assert.ok(envOf('[hooks]\nenabled = true\ntoken_env = "MY_HOOKS"\n').includes("MY_HOOKS"));
+  // A config job's webhook host is granted too.
+  const job = '[[cron.jobs]]\nid = "j"\nevery = "1h"\nmessage = "m"\n';
+  assert.ok(
+    envOf(`${job}webhook = "https://hooks.example.com:8443/x"\n`).includes("hooks.example.com"),
+  );
 });
 
 Deno.test("a webhook receiver's non-2xx answer or redirect fails the delivery, without the URL's secret", async () => {

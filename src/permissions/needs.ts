@@ -6,6 +6,7 @@
 import { dirname } from "node:path";
 import { CONFIG_ENV_VARS, type LoadedConfig } from "../config/mod.ts";
 import { bindHost } from "../gateway/bind.ts";
+import { webFetchNeeds } from "../tools/web/needs.ts";
 import { realPathOf } from "./real_path.ts";
 import { toolNeeds } from "./tool_needs.ts";
 
@@ -103,6 +104,12 @@ export function gatewayNeeds(loaded: LoadedConfig, options: { pathEnv?: string }
     }
   }
   if (config.hooks.enabled) add("env", config.hooks.token_env, "hooks");
+  // A config job's webhook host, granted as web_fetch would grant it (the guard looks names up).
+  for (const job of config.cron.enabled ? config.cron.jobs : []) {
+    if (!job.webhook) continue;
+    const { net } = webFetchNeeds({ hosts: [new URL(job.webhook).host], privateHosts: [] });
+    for (const host of net === "all" ? [] : net) add("net", host, `cron:${job.id}`);
+  }
   const telegram = config.channels.telegram;
   if (telegram.enabled) {
     add("net", netHost(telegram.api_root), "channel:telegram");
