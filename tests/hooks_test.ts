@@ -325,3 +325,25 @@ Deno.test("a webhook receiver's non-2xx answer or redirect fails the delivery, w
   );
   await assert.rejects(postWebhook(deps, `http://${host}/moved`, body), /answered 302/);
 });
+
+Deno.test("wrong hook tokens count towards the gateway's auth lockout", async () => {
+  await using gw = await startTestGateway({
+    config: `${HOOKS_ON}\n[gateway.auth.rate_limit]\nmax_attempts = 2\n`,
+    env: { TEST_HOOK_TOKEN: HOOK_TOKEN },
+  });
+  const wrong = { authorization: "Bearer nope" };
+  const statuses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await post(gw, "/hooks/wake", { text: "x" }, wrong);
+    statuses.push(res.status);
+    await res.body?.cancel();
+  }
+  assert.equal(statuses[0], 401);
+  assert.equal(statuses.at(-1), 429);
+  // Locked out: even the right token waits.
+  const res = await post(gw, "/hooks/wake", { text: "x" });
+  assert.equal(res.status, 429);
+  assert.ok(Number(res.headers.get("retry-after")) > 0);
+  await res.body?.cancel();
+  assert.equal(gw.fake.requests.length, 0);
+});
