@@ -253,3 +253,35 @@ announce = { channel = "test", to = "chat-1" }
   const sessions = await client.request<{ sessions: { key: string }[] }>("sessions.list", {});
   assert.ok(sessions.sessions.some((s) => s.key === "cron:soon"), "ran in its own session");
 });
+
+Deno.test("a job's own model is used strictly and its tools narrow what the turn is offered", async () => {
+  const { startTestGateway } = await import("./_helpers/in_process.ts");
+  const sent: string[] = [];
+  const adapter = {
+    id: "test",
+    render: (md: string) => [md],
+    send: (m: { text: string }) => {
+      sent.push(m.text);
+      return Promise.resolve({ messageId: String(sent.length) });
+    },
+  };
+  await using gw = await startTestGateway({
+    channels: [adapter],
+    config: `[[cron.jobs]]
+id = "narrow"
+at = "1s"
+message = "what time is it"
+model = "fake/job-model"
+tools = ["time_now", "exec"]
+target = "isolated"
+announce = { channel = "test", to = "c" }
+`,
+  });
+  const deadline = Date.now() + 10_000;
+  while (sent.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(sent.length, 1);
+  const body = gw.fake.requests.at(-1)!.body;
+  assert.equal(body.model, "job-model");
+  const offered = (body.tools as { function: { name: string } }[]).map((t) => t.function.name);
+  assert.deepEqual(offered, ["time_now"], "exec is off by the policy (no programs): never widened");
+});

@@ -29,6 +29,9 @@ export interface SendInput {
   source: string;
   /** Where the answer goes, for messages from a chat channel. */
   reply?: ReplyTarget;
+  /** The run's own model (strict) and tool allowlist: scheduled jobs set them. */
+  model?: string;
+  tools?: string[];
 }
 
 /** The acknowledgement of a send. */
@@ -140,6 +143,8 @@ export class ChatService {
       source: input.source,
       ...(input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {}),
       ...(input.reply ? { reply: input.reply } : {}),
+      ...(input.model ? { model: input.model } : {}),
+      ...(input.tools ? { tools: input.tools } : {}),
     };
     const admitted = await this.#store.admit(message);
     if (!admitted.admitted) return { runId: admitted.runId, status: "accepted", duplicate: true };

@@ -13,6 +13,8 @@ export function runToolRound(
   o: {
     tools: ToolRunner;
     origin: Origin;
+    /** The run's own tool allowlist (a scheduled job's), within what the policy allows. */
+    only?: ReadonlySet<string>;
     context: Omit<ToolContext, "callId">;
     reporter: TurnReporter;
     now: () => number;
@@ -26,7 +28,7 @@ export function runToolRound(
       args: eventArgs(call.arguments),
     });
     const started = o.now();
-    const result = await o.tools.run(call, o.context, o.origin);
+    const result = await o.tools.run(call, o.context, o.origin, o.only);
     o.reporter.tool({
       phase: "result",
       name: call.name,

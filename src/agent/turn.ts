@@ -92,7 +92,12 @@ export async function runTurn(
     // Chat channels follow their runs from here (typing, drafts), replayed ones included.
     const replyTo = messages.find((m) => m.reply)?.reply;
     reporter.lifecycle("start", replyTo ? { reply: replyTo } : {});
-    const plan = deps.failover.plan(meta?.model, settings.model, settings.fallbacks);
+    // A run's own model (a scheduled job's) is strict, like a session's.
+    const plan = deps.failover.plan(
+      messages[0].model ?? meta?.model,
+      settings.model,
+      settings.fallbacks,
+    );
     if (plan.refs.length === 0) {
       throw new GatehouseError(
         "NO_MODEL",
@@ -110,7 +115,8 @@ export async function runTurn(
     let context = await readContext();
     // What the conversation may use is decided once per turn, by who sent its first message.
     const origin = originOf(sessionKey, messages[0].source);
-    const toolSpecs = await deps.tools.specs(origin);
+    const only = messages[0].tools ? new Set(messages[0].tools) : undefined;
+    const toolSpecs = await deps.tools.specs(origin, only);
     let compacted = false;
     let rounds = 0;
 
@@ -188,6 +194,7 @@ export async function runTurn(
         const results = await runToolRound(calls, {
           tools: deps.tools,
           origin,
+          ...(only ? { only } : {}),
           context: {
             sessionKey,
             runId,

@@ -34,6 +34,7 @@ export const cron: Command = {
 gatehouse cron add ID (--cron "0 8 * * *" [--tz ZONE] | --every 1h | --at 20m|ISO)
                    (--message TEXT | --event TEXT [--wake]) [--target main|isolated|session:KEY]
                    [--announce CHANNEL:TO | --webhook URL] [--name NAME]
+                   [--model PROVIDER/MODEL] [--tools time_now,web_fetch]
 gatehouse cron rm|run|enable|disable ID
 gatehouse cron runs ID [--json]
 
@@ -58,6 +59,8 @@ ${TARGET_USAGE}`,
       announce: { type: "string" },
       webhook: { type: "string" },
       name: { type: "string" },
+      model: { type: "string" },
+      tools: { type: "string" },
     });
     if (values.help) {
       console.log(this.usage);
@@ -146,6 +149,9 @@ function addParams(id: string, v: Record<string, unknown>): Record<string, unkno
     if (v[key] !== undefined) p[key] = v[key];
   }
   if (v.wake) p.wake = true;
+  if (typeof v.tools === "string") {
+    p.tools = v.tools.split(",").map((t) => t.trim()).filter(Boolean);
+  }
   if (typeof v.announce === "string") {
     const at = v.announce.indexOf(":");
     if (at <= 0 || at === v.announce.length - 1) {

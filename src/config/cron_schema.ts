@@ -17,6 +17,10 @@ export const cronJobConfig = z.object({
   tz: z.string().min(1).optional(),
   /** A message run as a turn (agent_turn). */
   message: z.string().min(1).optional(),
+  /** With `message`: the model for its turns, used strictly ("<provider>/<model>"). */
+  model: z.string().regex(/^[a-z0-9_-]+\/\S+$/, 'must be "<provider>/<model>"').optional(),
+  /** With `message`: the only tools its turns may use (within the tools policy). */
+  tools: z.array(z.string().regex(/^[a-z_]+$/)).optional(),
   /** A text added to the session as a scheduled event (system_event); `wake` also runs a turn. */
   event: z.string().min(1).optional(),
   wake: z.boolean().default(false),
@@ -58,6 +62,13 @@ export const cronJobConfig = z.object({
       code: "custom",
       message: "give at most one of announce or webhook",
       path: ["webhook"],
+    });
+  }
+  if ((job.model !== undefined || job.tools !== undefined) && job.message === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: "model and tools apply to message jobs",
+      path: ["model"],
     });
   }
   if (job.tz !== undefined && job.cron === undefined) {

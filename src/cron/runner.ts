@@ -23,6 +23,8 @@ export interface CronChat {
     text: string;
     idempotencyKey: string;
     source: string;
+    model?: string;
+    tools?: string[];
   }): Promise<{ runId: string }>;
   reset(sessionKey: string): Promise<boolean>;
   abort(sessionKey: string): unknown;
@@ -144,6 +146,12 @@ function runTurn(
       text: message,
       idempotencyKey: `cron:${runId}`,
       source: `cron:${job.id}`,
+      ...(job.payload.kind === "agent_turn" && job.payload.model
+        ? { model: job.payload.model }
+        : {}),
+      ...(job.payload.kind === "agent_turn" && job.payload.tools
+        ? { tools: job.payload.tools }
+        : {}),
     }).then(({ runId: turnRunId }) => {
       const early = ended.get(turnRunId);
       if (early) return finish(early);

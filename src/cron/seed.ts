@@ -23,7 +23,12 @@ export function jobFromConfig(
     ...(c.name ? { name: c.name } : {}),
     schedule,
     payload: c.message !== undefined
-      ? { kind: "agent_turn", message: c.message }
+      ? {
+        kind: "agent_turn",
+        message: c.message,
+        ...(c.model ? { model: c.model } : {}),
+        ...(c.tools ? { tools: c.tools } : {}),
+      }
       : { kind: "system_event", text: c.event!, wake: c.wake },
     target: c.target,
     delivery: c.announce

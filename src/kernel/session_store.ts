@@ -70,6 +70,10 @@ export interface InboundMessage {
   source: string;
   /** Where the answer goes, for messages from a chat channel (WS clients get events instead). */
   reply?: ReplyTarget;
+  /** The run's own model, used strictly (a scheduled job's `model`). */
+  model?: string;
+  /** The run's own tool allowlist, within the policy (a scheduled job's `tools`). */
+  tools?: string[];
 }
 
 /** An entry of the ingress log: accepted and not yet finished. */

@@ -171,6 +171,8 @@ export class KvSessionStore implements SessionStore {
     };
     if (idem !== undefined) head.idempotencyKey = idem;
     if (message.reply) head.reply = message.reply;
+    if (message.model) head.model = message.model;
+    if (message.tools) head.tools = message.tools;
     if (rest.length > 0) head.parts = rest.length + 1;
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

@@ -38,25 +38,41 @@ export class ToolRunner {
     return this.#o.policy.all(origin);
   }
 
-  /** The tools offered to the model for `origin`. */
-  async specs(origin: Origin): Promise<ToolSpec[]> {
-    return (await this.#o.registry()).specs(new Set(this.#enabled(origin)));
+  /**
+   * The tools offered to the model for `origin`; `only` narrows them further (a scheduled job's
+   * own tool allowlist), never widens them.
+   */
+  async specs(origin: Origin, only?: ReadonlySet<string>): Promise<ToolSpec[]> {
+    return (await this.#o.registry()).specs(new Set(this.#enabled(origin, only)));
   }
 
-  /** Runs one call for `origin`; always resolves. */
+  /** Runs one call for `origin` (within `only`, when given); always resolves. */
   async run(
     call: ToolCall,
     ctx: Omit<ToolContext, "callId">,
     origin: Origin,
+    only?: ReadonlySet<string>,
   ): Promise<ToolResult> {
+    if (only && !only.has(call.name)) {
+      return {
+        callId: call.id,
+        name: call.name,
+        content: `${call.name} is not allowed in this run; it may use: ${
+          this.#enabled(origin, only).join(", ") || "no tools"
+        }. Do not call it again.`,
+        isError: true,
+      };
+    }
     return (await this.#o.registry()).run(call, ctx, {
       gate: this.#gate(origin),
-      available: this.#enabled(origin),
+      available: this.#enabled(origin, only),
     });
   }
 
-  #enabled(origin: Origin): string[] {
-    return this.#o.policy.all(origin).filter((d) => d.enabled).map((d) => d.name);
+  #enabled(origin: Origin, only?: ReadonlySet<string>): string[] {
+    return this.#o.policy.all(origin)
+      .filter((d) => d.enabled && (!only || only.has(d.name)))
+      .map((d) => d.name);
   }
 
   #gate(origin: Origin): ToolGate {
