@@ -10,6 +10,7 @@ import { CronService } from "../src/cron/service.ts";
 import { CronStore } from "../src/cron/store.ts";
 import { silentLogger } from "../src/kernel/mod.ts";
 import { FakeClock, flush } from "./_helpers/fake_clock.ts";
+import { RecordingChannel } from "./_helpers/recording_channel.ts";
 
 const T0 = Date.UTC(2026, 11, 4, 12, 0, 0);
 
@@ -223,15 +224,8 @@ Deno.test("after failure_limit failures in a row the job is disabled and the own
 
 Deno.test("a configured job runs as a turn in the gateway and announces its answer to a chat", async () => {
   const { startTestGateway } = await import("./_helpers/in_process.ts");
-  const sent: { to: string; text: string }[] = [];
-  const adapter = {
-    id: "test",
-    render: (md: string) => [md],
-    send: (m: { to: string; text: string }) => {
-      sent.push({ to: m.to, text: m.text });
-      return Promise.resolve({ messageId: String(sent.length) });
-    },
-  };
+  const adapter = new RecordingChannel();
+  const sent = adapter.sent;
   await using gw = await startTestGateway({
     channels: [adapter],
     config: `[[cron.jobs]]
@@ -242,8 +236,7 @@ target = "isolated"
 announce = { channel = "test", to = "chat-1" }
 `,
   });
-  const deadline = Date.now() + 10_000;
-  while (sent.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await adapter.until(1);
   assert.equal(sent.length, 1, "announced once");
   assert.equal(sent[0].to, "chat-1");
   assert.match(sent[0].text, /scheduled hello/);
@@ -256,15 +249,8 @@ announce = { channel = "test", to = "chat-1" }
 
 Deno.test("a job's own model is used strictly and its tools narrow what the turn is offered", async () => {
   const { startTestGateway } = await import("./_helpers/in_process.ts");
-  const sent: string[] = [];
-  const adapter = {
-    id: "test",
-    render: (md: string) => [md],
-    send: (m: { text: string }) => {
-      sent.push(m.text);
-      return Promise.resolve({ messageId: String(sent.length) });
-    },
-  };
+  const adapter = new RecordingChannel();
+  const sent = adapter.sent;
   await using gw = await startTestGateway({
     channels: [adapter],
     config: `[[cron.jobs]]
@@ -277,8 +263,7 @@ target = "isolated"
 announce = { channel = "test", to = "c" }
 `,
   });
-  const deadline = Date.now() + 10_000;
-  while (sent.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await adapter.until(1);
   assert.equal(sent.length, 1);
   const body = gw.fake.requests.at(-1)!.body;
   assert.equal(body.model, "job-model");

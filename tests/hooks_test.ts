@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { MAIN_SESSION_KEY } from "../src/kernel/mod.ts";
 import { startTestGateway, type TestGateway } from "./_helpers/in_process.ts";
+import { RecordingChannel } from "./_helpers/recording_channel.ts";
 
 const HOOK_TOKEN = "hook-secret-0123456789abcdef";
 const HOOKS_ON = `[hooks]\nenabled = true\ntoken_env = "TEST_HOOK_TOKEN"\nmax_body_kb = 4\n`;
@@ -63,15 +64,8 @@ Deno.test("hooks enabled without a token stay off and the gateway runs on", asyn
 });
 
 Deno.test("POST /hooks/agent", async (t) => {
-  const sent: { to: string; text: string }[] = [];
-  const adapter = {
-    id: "test",
-    render: (md: string) => [md],
-    send: (m: { to: string; text: string }) => {
-      sent.push({ to: m.to, text: m.text });
-      return Promise.resolve({ messageId: String(sent.length) });
-    },
-  };
+  const adapter = new RecordingChannel();
+  const sent = adapter.sent;
   await using gw = await startTestGateway({
     config: HOOKS_ON,
     env: { TEST_HOOK_TOKEN: HOOK_TOKEN },
