@@ -49,4 +49,8 @@ export class ChannelReplies implements Replies {
   queued(): void {
     this.#kick();
   }
+
+  serves(channel: string): boolean {
+    return this.#adapters.has(channel);
+  }
 }

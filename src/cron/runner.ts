@@ -89,7 +89,7 @@ export async function deliverJob(
       to: d.to,
       ...(d.threadId ? { threadId: d.threadId } : {}),
     };
-    if (!deps.replies.entry(target, text, { id: "check" })) {
+    if (!deps.replies.serves(d.channel)) {
       throw new Error(`channel ${d.channel} is not configured, so nothing could be announced`);
     }
     await deps.replies.send(target, text, { id: `cron:${run.runId}`, runId: run.runId });

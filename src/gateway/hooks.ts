@@ -143,7 +143,7 @@ export function createHooks(deps: HooksDeps): {
       sessionKey = sessionKeyFor({ kind: "hook", id: b.name ?? "agent" });
     }
     const reply = b.deliver ? { channel: b.deliver.channel, to: b.deliver.to } : undefined;
-    if (reply && deps.replies && !deps.replies.entry(reply, "check", { id: "check" })) {
+    if (reply && deps.replies && !deps.replies.serves(reply.channel)) {
       return json({ error: `deliver: channel "${reply.channel}" is not served` }, 400);
     }
     const { runId } = await deps.chat.send({

@@ -91,6 +91,8 @@ export interface Replies {
   ): Promise<void>;
   /** Wakes the delivery after entries were committed elsewhere. */
   queued(): void;
+  /** Whether a channel is configured to send to. */
+  serves(channel: string): boolean;
 }
 
 /** The durable queue of outgoing messages. */
